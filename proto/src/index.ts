@@ -1,0 +1,17 @@
+export * from "./gen/mottainai/v1/agent_pb.js";
+export * from "./gen/mottainai/v1/artefact_pb.js";
+export * from "./gen/mottainai/v1/event_pb.js";
+export * from "./gen/mottainai/v1/namespace_pb.js";
+export * from "./gen/mottainai/v1/node_pb.js";
+export * from "./gen/mottainai/v1/organization_pb.js";
+export * from "./gen/mottainai/v1/pipeline_pb.js";
+export * from "./gen/mottainai/v1/plan_pb.js";
+export * from "./gen/mottainai/v1/secret_pb.js";
+export * from "./gen/mottainai/v1/setting_pb.js";
+export * from "./gen/mottainai/v1/state_pb.js";
+export * from "./gen/mottainai/v1/storage_pb.js";
+export * from "./gen/mottainai/v1/task_pb.js";
+export * from "./gen/mottainai/v1/token_pb.js";
+export * from "./gen/mottainai/v1/user_pb.js";
+export * from "./gen/mottainai/v1/webhook_pb.js";
+export { PROTOCOL_VERSION } from "./protocol-version.js";
