@@ -1,0 +1,47 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Store } from "../store/store.js";
+import { hashSecret } from "./secrets.js";
+import { principalKey, type Principal } from "./principal.js";
+
+/** RPCs that serve callers without a bearer token on purpose, as "service/method". */
+const PUBLIC_METHODS = new Set(["mottainai.v1.NodeService/RegisterNode"]);
+
+/**
+ * Creates the interceptor that authenticates every RPC: it resolves `Authorization: Bearer …` to a
+ * user (API token) or a node (node credential) and stores it under principalKey. A call without a
+ * valid token fails with Unauthenticated before its handler runs, except for PUBLIC_METHODS,
+ * which run as anonymous when no token is given.
+ */
+export function createAuthenticator(store: Store, now: () => number = Date.now): Interceptor {
+  return (next) => async (req) => {
+    const header = req.header.get("authorization");
+    let principal: Principal = { kind: "anonymous" };
+    if (header) {
+      const m = header.match(/^Bearer\s+(\S+)$/i);
+      if (!m?.[1]) throw new ConnectError("malformed authorization header: expected \"Bearer <token>\"", Code.Unauthenticated);
+      principal = await resolve(store, m[1], now());
+    } else if (!PUBLIC_METHODS.has(`${req.service.typeName}/${req.method.name}`)) {
+      throw new ConnectError("missing bearer token", Code.Unauthenticated);
+    }
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+}
+
+async function resolve(store: Store, secret: string, now: number): Promise<Principal> {
+  const hash = hashSecret(secret);
+  if (secret.startsWith("mnc_")) {
+    const node = await store.nodes.getByCredentialHash(hash);
+    if (node) return { kind: "node", node };
+  } else {
+    const token = await store.users.getTokenByHash(hash);
+    if (token && (token.expireTime === 0 || token.expireTime > now)) {
+      const user = await store.users.get(token.userId);
+      if (user) {
+        if (now - token.lastUseTime > 60_000) await store.users.touchToken(token.id, now);
+        return { kind: "user", user };
+      }
+    }
+  }
+  throw new ConnectError("invalid or expired token", Code.Unauthenticated);
+}

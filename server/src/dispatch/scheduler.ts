@@ -1,0 +1,454 @@
+import type { Logger } from "pino";
+import { executorForTaskType } from "@mottainai/proto";
+import { newId } from "../auth/secrets.js";
+import type { EventBus } from "../events/event-bus.js";
+import type { TaskLogStore } from "../logs/task-log-store.js";
+import type { NodeRecord } from "../store/node-store.js";
+import type { Store } from "../store/store.js";
+import type { TaskOutcome, TaskRecord, TaskState } from "../store/task-store.js";
+import type { AgentCapabilities, AgentOutbox, AgentSession, AttemptKey } from "./agent-session.js";
+import { taskEnvironment } from "./task-environment.js";
+
+/** Timers and limits of the scheduler. */
+export interface SchedulerOptions {
+  store: Store;
+  logs: TaskLogStore;
+  events: EventBus;
+  logger: Logger;
+  leaseTtlMs: number;
+  /** Attempts lost to infrastructure that are requeued before the task ends in error. */
+  maxInfraRetries: number;
+  /** How often expired leases are looked for. Default min(1 s, lease TTL / 4). */
+  sweepIntervalMs?: number;
+  now?: () => number;
+}
+
+/** How an agent reported an attempt's end. */
+export interface AttemptReport {
+  result: TaskOutcome;
+  exitCode: number | null;
+  error: string;
+  /** Log bytes the attempt produced, relative to its start. */
+  logSize: number;
+}
+
+/** An attempt that runs now, as the scheduler tracks it in memory. */
+interface ActiveAttempt {
+  key: AttemptKey;
+  nodeId: string;
+  queue: string;
+  logBase: number;
+  pendingReport?: AttemptReport;
+}
+
+/** What a reconnecting agent is told about the attempts it reported. */
+export interface Reconciliation {
+  keep: AttemptKey[];
+  cancel: AttemptKey[];
+}
+
+const keyOf = (k: AttemptKey) => `${k.taskId}#${k.attempt}`;
+
+/**
+ * Matches waiting tasks to connected agents and keeps every attempt's state true (DESIGN §3).
+ *
+ * Dispatch is pushed: a task creation, a credit, a drain change or an attempt's end calls kick(),
+ * which runs one dispatch pass soon after (passes never overlap). An assignment is persisted
+ * (compare-and-set on the task's attempt) before it is sent. Messages about an attempt are
+ * accepted only under its current lease; anything else gets a lease-lost cancel back.
+ * A sweep ends attempts whose lease expired: requeued as a new attempt up to maxInfraRetries,
+ * then ended in error.
+ */
+export class Scheduler {
+  private readonly sessions = new Map<string, AgentSession>();
+  private readonly active = new Map<string, ActiveAttempt>();
+  private nextSessionId = 1;
+  private dispatching = false;
+  private dirty = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * Loads the attempts that were running when the server stopped and gives their agents one
+   * lease TTL from now to reconnect and claim them; then starts the lease sweep.
+   */
+  async start(): Promise<void> {
+    const now = this.now();
+    for (const task of await this.o.store.tasks.listExpiredLeases(Number.MAX_SAFE_INTEGER)) {
+      const attempts = await this.o.store.tasks.attempts(task.id);
+      const current = attempts.find((a) => a.number === task.attempt);
+      this.active.set(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId }), {
+        key: { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId },
+        nodeId: task.nodeId,
+        queue: task.queue,
+        logBase: current?.logBase ?? 0,
+      });
+      await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.leaseTtlMs);
+    }
+    const interval = this.o.sweepIntervalMs ?? Math.min(1000, Math.max(50, this.o.leaseTtlMs / 4));
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.o.logger.error({ err }, "lease sweep failed")), interval);
+    this.sweepTimer.unref();
+    this.kick();
+  }
+
+  /** Stops the sweep and ends every agent stream; agents reconnect to the next server. */
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const session of this.sessions.values()) {
+      session.closed = true;
+      session.outbox.close();
+    }
+    this.sessions.clear();
+  }
+
+  /** Whether the node has a live stream. */
+  isOnline(nodeId: string): boolean {
+    return this.sessions.has(nodeId);
+  }
+
+  /** Ids of the tasks running on the node, from the live view. */
+  runningTaskIds(nodeId: string): string[] {
+    return [...this.active.values()].filter((a) => a.nodeId === nodeId).map((a) => a.key.taskId);
+  }
+
+  /**
+   * Registers a new stream for the node, replacing (and closing) any older stream of the same
+   * node, and reconciles the attempts the agent reports with the store.
+   */
+  async connect(
+    node: NodeRecord,
+    capabilities: AgentCapabilities,
+    outbox: AgentOutbox,
+    reported: AttemptKey[],
+  ): Promise<{ session: AgentSession; reconciliation: Reconciliation }> {
+    const previous = this.sessions.get(node.id);
+    if (previous) {
+      previous.closed = true;
+      previous.outbox.close();
+    }
+    const now = this.now();
+    await this.o.store.nodes.updateConnection(node.id, { ...capabilities, connectTime: now });
+    const fresh = (await this.o.store.nodes.get(node.id)) ?? node;
+    const session: AgentSession = {
+      id: this.nextSessionId++,
+      node: fresh,
+      capabilities,
+      outbox,
+      credit: 0,
+      runningByQueue: new Map(),
+      closed: false,
+    };
+    const reconciliation: Reconciliation = { keep: [], cancel: [] };
+    const reportedKeys = new Set(reported.map(keyOf));
+    for (const key of reported) {
+      const active = this.active.get(keyOf(key));
+      if (active && active.key.leaseId === key.leaseId && active.nodeId === node.id) {
+        reconciliation.keep.push(active.key);
+        session.runningByQueue.set(active.queue, (session.runningByQueue.get(active.queue) ?? 0) + 1);
+      } else {
+        reconciliation.cancel.push(key);
+      }
+    }
+    // Attempts the store gives this node that the agent no longer has were lost with it.
+    for (const active of [...this.active.values()]) {
+      if (active.nodeId === node.id && !reportedKeys.has(keyOf(active.key))) {
+        await this.loseAttempt(active, "the agent restarted without this attempt");
+      }
+    }
+    await this.o.store.tasks.renewLeases(node.id, now + this.o.leaseTtlMs);
+    this.sessions.set(node.id, session);
+    await this.o.events.publish("node.connected", node.id, { kind: "node", value: fresh });
+    if (fresh.draining) outbox.drain(true);
+    return { session, reconciliation };
+  }
+
+  /** Forgets a closed stream. Its attempts keep their leases until they expire or it returns. */
+  async disconnect(session: AgentSession): Promise<void> {
+    session.closed = true;
+    if (this.sessions.get(session.node.id) === session) {
+      this.sessions.delete(session.node.id);
+      await this.o.events.publish("node.disconnected", session.node.id, { kind: "node", value: session.node });
+    }
+  }
+
+  /** Adds granted slots to the session's credit. */
+  credit(session: AgentSession, slots: number): void {
+    session.credit += slots;
+    this.kick();
+  }
+
+  /** Renews every lease of the session's node. */
+  async heartbeat(session: AgentSession): Promise<void> {
+    const now = this.now();
+    await this.o.store.tasks.renewLeases(session.node.id, now + this.o.leaseTtlMs);
+    await this.o.store.nodes.setHeartbeat(session.node.id, now);
+  }
+
+  /** Records that an attempt's executor started its script. */
+  async running(session: AgentSession, key: AttemptKey): Promise<void> {
+    if (!this.current(session, key)) return;
+    if (await this.o.store.tasks.markRunning(key.taskId, key.attempt, key.leaseId, this.now())) {
+      await this.publishTask("task.running", key.taskId);
+    }
+  }
+
+  /**
+   * Appends log bytes sent at offset (relative to the attempt) if they continue the committed
+   * log, and acknowledges the committed size; asks for a resend from there otherwise.
+   */
+  async log(session: AgentSession, key: AttemptKey, offset: number, data: Uint8Array): Promise<void> {
+    const active = this.current(session, key);
+    if (!active) return;
+    let committed = this.o.logs.size(key.taskId) - active.logBase;
+    let resend = false;
+    if (offset > committed) {
+      resend = true;
+    } else if (offset + data.length > committed) {
+      committed = this.o.logs.append(key.taskId, committed + active.logBase, data.subarray(committed - offset)) - active.logBase;
+    }
+    session.outbox.logAck(key, committed, resend);
+    if (active.pendingReport && committed >= active.pendingReport.logSize) {
+      await this.finish(session, active, active.pendingReport);
+    }
+  }
+
+  /**
+   * Records an attempt's end once every log byte it produced is committed (until then the report
+   * waits for the missing chunks), then acknowledges it.
+   */
+  async finished(session: AgentSession, key: AttemptKey, report: AttemptReport): Promise<void> {
+    const active = this.current(session, key);
+    if (!active) return;
+    const committed = this.o.logs.size(key.taskId) - active.logBase;
+    if (committed < report.logSize) {
+      active.pendingReport = report;
+      session.outbox.logAck(key, committed, true);
+      return;
+    }
+    await this.finish(session, active, report);
+  }
+
+  /** Stops a task: at once when waiting, through its agent when running. */
+  async stop(task: TaskRecord): Promise<boolean> {
+    const now = this.now();
+    if (task.status === "waiting") {
+      if (!(await this.o.store.tasks.stopWaiting(task.id, now))) return false;
+      await this.publishTask("task.stopped", task.id);
+      return true;
+    }
+    if (!(await this.o.store.tasks.requestStop(task.id, now))) return false;
+    await this.publishTask("task.stop", task.id);
+    const key = { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId };
+    this.sessions.get(task.nodeId)?.outbox.cancel(key, "stop-requested");
+    return true;
+  }
+
+  /** Sends the drain state to the node's live stream and dispatches accordingly. */
+  setDraining(node: NodeRecord): void {
+    const session = this.sessions.get(node.id);
+    if (session) {
+      session.node = node;
+      session.outbox.drain(node.draining);
+    }
+    this.kick();
+  }
+
+  /** Closes the node's stream, if any (the node was removed). */
+  forget(nodeId: string): void {
+    const session = this.sessions.get(nodeId);
+    if (session) {
+      session.closed = true;
+      session.outbox.close();
+    }
+    this.sessions.delete(nodeId);
+  }
+
+  /** Says why a waiting task has not been dispatched, from the connected agents. */
+  explainWaiting(task: TaskRecord): string {
+    if (task.status !== "waiting") return "";
+    if (task.notBefore > this.now()) return `scheduled to start at ${new Date(task.notBefore).toISOString()}`;
+    const executor = executorForTaskType(task.definition.type);
+    let candidates = [...this.sessions.values()];
+    if (candidates.length === 0) return "no agent is connected";
+    candidates = candidates.filter((s) => executor !== undefined && s.capabilities.executors.includes(executor));
+    if (candidates.length === 0) {
+      return `no connected agent can run tasks of type "${task.definition.type}" (it needs the ${executor ?? "unknown"} executor)`;
+    }
+    candidates = candidates.filter((s) => s.capabilities.queues.some((q) => q.queue === task.queue));
+    if (candidates.length === 0) return `no connected agent serves queue "${task.queue}"`;
+    const labels = Object.entries(task.definition.labels);
+    candidates = candidates.filter((s) => labels.every(([k, v]) => s.capabilities.labels[k] === v));
+    if (candidates.length === 0) return `no connected agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(", ")}`;
+    if (task.targetNode) {
+      const re = new RegExp(task.targetNode);
+      candidates = candidates.filter((s) => re.test(s.node.name));
+      if (candidates.length === 0) return `no connected agent's name matches "${task.targetNode}"`;
+    }
+    if (candidates.every((s) => s.node.draining)) return "every matching agent is draining";
+    return "waiting for a free slot on a matching agent";
+  }
+
+  /** Schedules a dispatch pass. */
+  kick(): void {
+    this.dirty = true;
+    if (!this.dispatching) {
+      this.dispatching = true;
+      setImmediate(() => void this.dispatchLoop());
+    }
+  }
+
+  private async dispatchLoop(): Promise<void> {
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.dispatchPass();
+      }
+    } catch (err) {
+      this.o.logger.error({ err }, "dispatch pass failed");
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private async dispatchPass(): Promise<void> {
+    const ready = () => [...this.sessions.values()].filter((s) => s.credit > 0 && !s.node.draining && !s.closed);
+    if (ready().length === 0) return;
+    const waiting = await this.o.store.tasks.listWaiting(this.now(), 1000);
+    for (const task of waiting) {
+      const sessions = ready();
+      if (sessions.length === 0) return;
+      const session = sessions
+        .filter((s) => this.matches(s, task))
+        .sort((a, b) => b.credit - a.credit)[0];
+      if (session) await this.assign(session, task);
+    }
+    if (waiting.length === 1000) this.dirty = true;
+  }
+
+  private matches(s: AgentSession, task: TaskRecord): boolean {
+    const executor = executorForTaskType(task.definition.type);
+    if (executor === undefined || !s.capabilities.executors.includes(executor)) return false;
+    const queue = s.capabilities.queues.find((q) => q.queue === task.queue);
+    if (!queue || (s.runningByQueue.get(task.queue) ?? 0) >= queue.slots) return false;
+    for (const [k, v] of Object.entries(task.definition.labels)) if (s.capabilities.labels[k] !== v) return false;
+    return !task.targetNode || new RegExp(task.targetNode).test(s.node.name);
+  }
+
+  private async assign(session: AgentSession, task: TaskRecord): Promise<void> {
+    const now = this.now();
+    const key: AttemptKey = { taskId: task.id, attempt: task.attempt + 1, leaseId: newId() };
+    let logBase = this.o.logs.size(task.id);
+    if (key.attempt > 1) {
+      logBase = this.o.logs.append(task.id, logBase, Buffer.from(`\n--- attempt ${key.attempt} on ${session.node.name} ---\n`));
+    }
+    const assigned = await this.o.store.tasks.assign({
+      taskId: task.id,
+      fromAttempt: task.attempt,
+      nodeId: session.node.id,
+      leaseId: key.leaseId,
+      leaseExpireTime: now + this.o.leaseTtlMs,
+      logBase,
+      now,
+    });
+    if (!assigned) return;
+    session.credit--;
+    session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
+    this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase });
+    session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
+    await this.publishTask("task.assigned", task.id, { node_id: session.node.id, attempt: String(key.attempt) });
+  }
+
+  /** The active attempt a message is about, or undefined after telling the agent to drop it. */
+  private current(session: AgentSession, key: AttemptKey): ActiveAttempt | undefined {
+    const active = this.active.get(keyOf(key));
+    if (active && active.key.leaseId === key.leaseId && active.nodeId === session.node.id) return active;
+    session.outbox.cancel(key, "lease-lost");
+    return undefined;
+  }
+
+  private async finish(session: AgentSession, active: ActiveAttempt, report: AttemptReport): Promise<void> {
+    const task = await this.o.store.tasks.get(active.key.taskId);
+    if (!task) return;
+    let taskStatus: TaskState = "done";
+    let { result, error } = report;
+    let scriptRetries = task.scriptRetries;
+    if (task.status === "stop") {
+      taskStatus = "stopped";
+      result = "error";
+      error = report.error || "stopped by request";
+    } else if (report.result === "failed" && scriptRetries < task.definition.retry) {
+      taskStatus = "waiting";
+      scriptRetries++;
+    }
+    await this.endAttempt(active, task, {
+      result,
+      exitCode: report.exitCode,
+      error,
+      taskStatus,
+      infraFailures: task.infraFailures,
+      scriptRetries,
+    });
+    session.outbox.finishAck(active.key);
+  }
+
+  private async endAttempt(
+    active: ActiveAttempt,
+    task: TaskRecord,
+    end: { result: TaskOutcome; exitCode: number | null; error: string; taskStatus: TaskState; infraFailures: number; scriptRetries: number },
+  ): Promise<void> {
+    const ended = await this.o.store.tasks.endAttempt({
+      taskId: active.key.taskId,
+      attempt: active.key.attempt,
+      leaseId: active.key.leaseId,
+      now: this.now(),
+      ...end,
+    });
+    this.active.delete(keyOf(active.key));
+    const session = this.sessions.get(active.nodeId);
+    if (session) {
+      const running = (session.runningByQueue.get(active.queue) ?? 1) - 1;
+      session.runningByQueue.set(active.queue, Math.max(0, running));
+    }
+    if (!ended) return;
+    await this.o.store.tasks.setLogSize(task.id, this.o.logs.size(task.id));
+    const type = end.taskStatus === "waiting" ? "task.requeued" : end.taskStatus === "stopped" ? "task.stopped" : "task.finished";
+    await this.publishTask(type, task.id, { attempt: String(active.key.attempt), result: end.result });
+    this.kick();
+  }
+
+  private async loseAttempt(active: ActiveAttempt, why: string): Promise<void> {
+    const task = await this.o.store.tasks.get(active.key.taskId);
+    if (!task) {
+      this.active.delete(keyOf(active.key));
+      return;
+    }
+    const requeue = task.status !== "stop" && task.infraFailures < this.o.maxInfraRetries;
+    await this.endAttempt(active, task, {
+      result: "error",
+      exitCode: null,
+      error: why,
+      taskStatus: task.status === "stop" ? "stopped" : requeue ? "waiting" : "done",
+      infraFailures: task.infraFailures + 1,
+      scriptRetries: task.scriptRetries,
+    });
+    this.o.logger.warn({ taskId: task.id, attempt: active.key.attempt, requeue }, why);
+  }
+
+  private async sweep(): Promise<void> {
+    for (const task of await this.o.store.tasks.listExpiredLeases(this.now())) {
+      const active = this.active.get(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId }));
+      if (!active) continue;
+      this.sessions.get(active.nodeId)?.outbox.cancel(active.key, "lease-lost");
+      await this.loseAttempt(active, "lease expired: the agent stopped renewing it");
+    }
+  }
+
+  private async publishTask(type: string, taskId: string, attributes: Record<string, string> = {}): Promise<void> {
+    const task = await this.o.store.tasks.get(taskId);
+    if (task) await this.o.events.publish(type, taskId, { kind: "task", value: task }, attributes);
+  }
+}

@@ -1,0 +1,2 @@
+export { loadServerConfig, ConfigError, type ServerConfig } from "./config.js";
+export { startServer, type MottainaiServer } from "./server.js";

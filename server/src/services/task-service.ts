@@ -1,0 +1,210 @@
+import type { ServiceImpl, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TaskService, validateTaskSpec, type TaskSpec } from "@mottainai/proto";
+import { isPrivileged, requireUser } from "../auth/principal.js";
+import { newId } from "../auth/secrets.js";
+import {
+  definitionFromSpec,
+  resultFromProto,
+  specFromDefinition,
+  statusFromProto,
+  statusToProto,
+  taskToProto,
+} from "../convert/task-convert.js";
+import type { Scheduler } from "../dispatch/scheduler.js";
+import type { EventBus } from "../events/event-bus.js";
+import type { TaskLogStore } from "../logs/task-log-store.js";
+import type { Store } from "../store/store.js";
+import type { TaskRecord, TaskState } from "../store/task-store.js";
+
+/** Dependencies of the task service. */
+export interface TaskServiceOptions {
+  store: Store;
+  scheduler: Scheduler;
+  logs: TaskLogStore;
+  events: EventBus;
+  now?: () => number;
+}
+
+const FINISHED: TaskState[] = ["done", "stopped"];
+const LOG_READ_BYTES = 256 * 1024;
+
+/** TaskService: converts between the wire and the store, checks ownership, delegates to the scheduler. */
+export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof TaskService> {
+  const now = o.now ?? Date.now;
+
+  const load = async (ctx: HandlerContext, id: string): Promise<TaskRecord> => {
+    const user = requireUser(ctx);
+    if (!id) throw new ConnectError("id: a task id is required", Code.InvalidArgument);
+    const task = await o.store.tasks.get(id);
+    if (!task) throw new ConnectError(`task ${id} not found`, Code.NotFound);
+    if (task.ownerId !== user.id && !isPrivileged(user)) {
+      throw new ConnectError(`task ${id} belongs to another user`, Code.PermissionDenied);
+    }
+    return task;
+  };
+
+  const view = async (task: TaskRecord) =>
+    taskToProto(task, await o.store.tasks.attempts(task.id), o.scheduler.explainWaiting(task), o.logs.size(task.id));
+
+  const insert = async (ownerId: string, spec: TaskSpec, targetNode: string): Promise<TaskRecord> => {
+    const issues = validateTaskSpec(spec);
+    if (issues[0]) throw new ConnectError(`spec.${issues[0].field}: ${issues[0].message}`, Code.InvalidArgument);
+    if (targetNode) {
+      try {
+        new RegExp(targetNode);
+      } catch (err) {
+        throw new ConnectError(`target_node: ${(err as Error).message}`, Code.InvalidArgument);
+      }
+    }
+    const t = now();
+    const definition = definitionFromSpec(spec);
+    const task = await o.store.tasks.create({
+      id: newId(),
+      definition,
+      queue: definition.queue || "general",
+      targetNode,
+      status: "waiting",
+      result: "none",
+      exitCode: null,
+      error: "",
+      ownerId,
+      pipelineId: "",
+      nodeId: "",
+      attempt: 0,
+      leaseId: "",
+      leaseExpireTime: 0,
+      infraFailures: 0,
+      scriptRetries: 0,
+      logSize: 0,
+      notBefore: t + definition.eta * 1000,
+      createTime: t,
+      startTime: null,
+      endTime: null,
+      updateTime: t,
+    });
+    await o.events.publish("task.created", task.id, { kind: "task", value: task });
+    o.scheduler.kick();
+    return task;
+  };
+
+  return {
+    async createTask(req, ctx) {
+      const user = requireUser(ctx);
+      if (!req.spec) throw new ConnectError("spec: a task spec is required", Code.InvalidArgument);
+      return { task: await view(await insert(user.id, req.spec, req.targetNode)) };
+    },
+
+    async getTask(req, ctx) {
+      return { task: await view(await load(ctx, req.id)) };
+    },
+
+    async listTasks(req, ctx) {
+      const user = requireUser(ctx);
+      const limit = Math.min(req.pageSize || 50, 1000);
+      let beforeSeq: number | undefined;
+      if (req.pageToken) {
+        beforeSeq = Number(req.pageToken);
+        if (!Number.isSafeInteger(beforeSeq)) throw new ConnectError("page_token: not a token this server issued", Code.InvalidArgument);
+      }
+      const statuses = req.statuses.map((s) => {
+        const state = statusFromProto(s);
+        if (!state) throw new ConnectError(`statuses: ${s} is not a task status`, Code.InvalidArgument);
+        return state;
+      });
+      const ownerId = isPrivileged(user) ? req.ownerId || undefined : user.id;
+      if (!isPrivileged(user) && req.ownerId && req.ownerId !== user.id) {
+        throw new ConnectError("owner_id: only managers and admins list other users' tasks", Code.PermissionDenied);
+      }
+      const tasks = await o.store.tasks.list({
+        statuses,
+        result: req.result ? resultFromProto(req.result) : undefined,
+        ownerId,
+        pipelineId: req.pipelineId || undefined,
+        queue: req.queue || undefined,
+        beforeSeq,
+        limit,
+      });
+      const last = tasks[tasks.length - 1];
+      return {
+        tasks: await Promise.all(tasks.map(view)),
+        nextPageToken: tasks.length === limit && last ? String(last.seq) : "",
+      };
+    },
+
+    async stopTask(req, ctx) {
+      const task = await load(ctx, req.id);
+      if (FINISHED.includes(task.status)) {
+        throw new ConnectError(`task ${task.id} already ended (${task.status})`, Code.FailedPrecondition);
+      }
+      if (task.status !== "stop") await o.scheduler.stop(task);
+      return { task: await view((await o.store.tasks.get(task.id)) ?? task) };
+    },
+
+    async cloneTask(req, ctx) {
+      const user = requireUser(ctx);
+      const task = await load(ctx, req.id);
+      return { task: await view(await insert(user.id, specFromDefinition(task.definition), task.targetNode)) };
+    },
+
+    async restartTask(req, ctx) {
+      const task = await load(ctx, req.id);
+      if (!(await o.store.tasks.restart(task.id, now()))) {
+        throw new ConnectError(`task ${task.id} has not ended (${task.status}); stop it first`, Code.FailedPrecondition);
+      }
+      await o.events.publish("task.restarted", task.id, { kind: "task", value: await o.store.tasks.get(task.id) });
+      o.scheduler.kick();
+      return { task: await view((await o.store.tasks.get(task.id)) ?? task) };
+    },
+
+    async deleteTask(req, ctx) {
+      const task = await load(ctx, req.id);
+      if (!FINISHED.includes(task.status) && task.status !== "waiting") {
+        throw new ConnectError(`task ${task.id} is ${task.status}; stop it before removing it`, Code.FailedPrecondition);
+      }
+      if (task.status === "waiting" && !(await o.store.tasks.stopWaiting(task.id, now()))) {
+        throw new ConnectError(`task ${task.id} was just dispatched; stop it before removing it`, Code.FailedPrecondition);
+      }
+      await o.store.tasks.delete(task.id);
+      o.logs.remove(task.id);
+      await o.events.publish("task.deleted", task.id);
+      return {};
+    },
+
+    async *followTaskLog(req, ctx) {
+      let task = await load(ctx, req.id);
+      let offset = Number(req.offset);
+      let wake: (() => void) | undefined;
+      const onAppend = (id: string) => {
+        if (id === task.id) wake?.();
+      };
+      const unlisten = o.events.listen((e) => {
+        if (e.subjectId === task.id) wake?.();
+      });
+      o.logs.on("append", onAppend);
+      const onAbort = () => wake?.();
+      ctx.signal.addEventListener("abort", onAbort);
+      try {
+        for (;;) {
+          const data = o.logs.read(task.id, offset, LOG_READ_BYTES);
+          if (data.length > 0) {
+            yield { offset: BigInt(offset), data, status: statusToProto(task.status) };
+            offset += data.length;
+            continue;
+          }
+          if (!req.follow || FINISHED.includes(task.status)) return;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          if (ctx.signal.aborted) return;
+          task = (await o.store.tasks.get(task.id)) ?? { ...task, status: "done" };
+        }
+      } finally {
+        o.logs.off("append", onAppend);
+        ctx.signal.removeEventListener("abort", onAbort);
+        unlisten();
+      }
+    },
+  };
+}

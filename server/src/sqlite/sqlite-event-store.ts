@@ -1,0 +1,54 @@
+import type { Database, Statement } from "better-sqlite3";
+import type { EventRecord, EventStore } from "../store/event-store.js";
+
+interface EventRow {
+  sequence: number;
+  time: number;
+  type: string;
+  subject_id: string;
+  payload_kind: string;
+  payload: string;
+  attributes: string;
+}
+
+/** EventStore on SQLite: the AUTOINCREMENT key is the sequence. */
+export class SqliteEventStore implements EventStore {
+  private readonly insert: Statement;
+  private readonly after: Statement;
+
+  constructor(private readonly db: Database) {
+    this.insert = db.prepare(
+      "INSERT INTO events (time, type, subject_id, payload_kind, payload, attributes) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.after = db.prepare("SELECT * FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?");
+  }
+
+  async append(event: Omit<EventRecord, "sequence">): Promise<EventRecord> {
+    const info = this.insert.run(
+      event.time,
+      event.type,
+      event.subjectId,
+      event.payloadKind,
+      JSON.stringify(event.payload ?? null),
+      JSON.stringify(event.attributes),
+    );
+    return { ...event, sequence: Number(info.lastInsertRowid) };
+  }
+
+  async listAfter(after: number, limit: number): Promise<EventRecord[]> {
+    return (this.after.all(after, limit) as EventRow[]).map((row) => ({
+      sequence: row.sequence,
+      time: row.time,
+      type: row.type,
+      subjectId: row.subject_id,
+      payloadKind: row.payload_kind,
+      payload: JSON.parse(row.payload),
+      attributes: JSON.parse(row.attributes),
+    }));
+  }
+
+  async lastSequence(): Promise<number> {
+    const row = this.db.prepare("SELECT MAX(sequence) AS s FROM events").get() as { s: number | null };
+    return row.s ?? 0;
+  }
+}

@@ -1,0 +1,282 @@
+import type { Database } from "better-sqlite3";
+import type {
+  Assignment,
+  AttemptEnd,
+  AttemptRecord,
+  TaskQuery,
+  TaskRecord,
+  TaskStore,
+} from "../store/task-store.js";
+
+interface TaskRow {
+  seq: number;
+  id: string;
+  definition: string;
+  queue: string;
+  target_node: string;
+  status: TaskRecord["status"];
+  result: TaskRecord["result"];
+  exit_code: number | null;
+  error: string;
+  owner_id: string;
+  pipeline_id: string;
+  node_id: string;
+  attempt: number;
+  lease_id: string;
+  lease_expire_time: number;
+  infra_failures: number;
+  script_retries: number;
+  log_size: number;
+  not_before: number;
+  create_time: number;
+  start_time: number | null;
+  end_time: number | null;
+  update_time: number;
+}
+
+interface AttemptRow {
+  task_id: string;
+  number: number;
+  node_id: string;
+  lease_id: string;
+  status: AttemptRecord["status"];
+  result: AttemptRecord["result"];
+  exit_code: number | null;
+  error: string;
+  log_base: number;
+  start_time: number;
+  end_time: number | null;
+}
+
+const ACTIVE = "('setup', 'running', 'stop')";
+
+const toTask = (r: TaskRow): TaskRecord => ({
+  id: r.id,
+  seq: r.seq,
+  definition: JSON.parse(r.definition),
+  queue: r.queue,
+  targetNode: r.target_node,
+  status: r.status,
+  result: r.result,
+  exitCode: r.exit_code,
+  error: r.error,
+  ownerId: r.owner_id,
+  pipelineId: r.pipeline_id,
+  nodeId: r.node_id,
+  attempt: r.attempt,
+  leaseId: r.lease_id,
+  leaseExpireTime: r.lease_expire_time,
+  infraFailures: r.infra_failures,
+  scriptRetries: r.script_retries,
+  logSize: r.log_size,
+  notBefore: r.not_before,
+  createTime: r.create_time,
+  startTime: r.start_time,
+  endTime: r.end_time,
+  updateTime: r.update_time,
+});
+
+const toAttempt = (r: AttemptRow): AttemptRecord => ({
+  taskId: r.task_id,
+  number: r.number,
+  nodeId: r.node_id,
+  leaseId: r.lease_id,
+  status: r.status,
+  result: r.result,
+  exitCode: r.exit_code,
+  error: r.error,
+  logBase: r.log_base,
+  startTime: r.start_time,
+  endTime: r.end_time,
+});
+
+/** TaskStore on SQLite. Compare-and-set methods check (id, attempt, lease) in their WHERE clause. */
+export class SqliteTaskStore implements TaskStore {
+  constructor(private readonly db: Database) {}
+
+  async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
+    const info = this.db
+      .prepare(
+        `INSERT INTO tasks (id, definition, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
+           node_id, attempt, lease_id, lease_expire_time, infra_failures, script_retries, log_size, not_before,
+           create_time, start_time, end_time, update_time)
+         VALUES (@id, @definition, @queue, @targetNode, @status, @result, @exitCode, @error, @ownerId, @pipelineId,
+           @nodeId, @attempt, @leaseId, @leaseExpireTime, @infraFailures, @scriptRetries, @logSize, @notBefore,
+           @createTime, @startTime, @endTime, @updateTime)`,
+      )
+      .run({ ...t, definition: JSON.stringify(t.definition) });
+    return { ...t, seq: Number(info.lastInsertRowid) };
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM tasks WHERE id = ?").get(id) as TaskRow | undefined;
+    return row && toTask(row);
+  }
+
+  async list(q: TaskQuery): Promise<TaskRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.statuses?.length) {
+      where.push(`status IN (${q.statuses.map(() => "?").join(", ")})`);
+      args.push(...q.statuses);
+    }
+    for (const [column, value] of [
+      ["result", q.result],
+      ["owner_id", q.ownerId],
+      ["pipeline_id", q.pipelineId],
+      ["queue", q.queue],
+    ] as const) {
+      if (value) {
+        where.push(`${column} = ?`);
+        args.push(value);
+      }
+    }
+    if (q.beforeSeq !== undefined) {
+      where.push("seq < ?");
+      args.push(q.beforeSeq);
+    }
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit) as TaskRow[]).map(toTask);
+  }
+
+  async listWaiting(now: number, limit: number): Promise<TaskRecord[]> {
+    return (
+      this.db
+        .prepare("SELECT * FROM tasks WHERE status = 'waiting' AND not_before <= ? ORDER BY seq LIMIT ?")
+        .all(now, limit) as TaskRow[]
+    ).map(toTask);
+  }
+
+  async listActiveOnNode(nodeId: string): Promise<TaskRecord[]> {
+    return (
+      this.db.prepare(`SELECT * FROM tasks WHERE node_id = ? AND status IN ${ACTIVE} ORDER BY seq`).all(nodeId) as TaskRow[]
+    ).map(toTask);
+  }
+
+  async listExpiredLeases(now: number): Promise<TaskRecord[]> {
+    return (
+      this.db
+        .prepare(`SELECT * FROM tasks WHERE status IN ${ACTIVE} AND lease_expire_time < ? ORDER BY seq`)
+        .all(now) as TaskRow[]
+    ).map(toTask);
+  }
+
+  async attempts(taskId: string): Promise<AttemptRecord[]> {
+    return (
+      this.db.prepare("SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]
+    ).map(toAttempt);
+  }
+
+  async assign(a: Assignment): Promise<boolean> {
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare(
+          `UPDATE tasks SET status = 'setup', result = 'none', exit_code = NULL, error = '', node_id = ?, attempt = ?,
+             lease_id = ?, lease_expire_time = ?, start_time = COALESCE(start_time, ?), end_time = NULL, update_time = ?
+           WHERE id = ? AND status = 'waiting' AND attempt = ?`,
+        )
+        .run(a.nodeId, a.fromAttempt + 1, a.leaseId, a.leaseExpireTime, a.now, a.now, a.taskId, a.fromAttempt);
+      if (moved.changes === 0) return false;
+      this.db
+        .prepare(
+          `INSERT INTO task_attempts (task_id, number, node_id, lease_id, status, result, exit_code, error, log_base,
+             start_time, end_time) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL)`,
+        )
+        .run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now);
+      return true;
+    })();
+  }
+
+  async markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare(
+          "UPDATE tasks SET status = 'running', update_time = ? WHERE id = ? AND attempt = ? AND lease_id = ? AND status = 'setup'",
+        )
+        .run(now, taskId, attempt, leaseId);
+      if (moved.changes === 0) return false;
+      this.db
+        .prepare("UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?")
+        .run(taskId, attempt);
+      return true;
+    })();
+  }
+
+  async renewLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
+    this.db
+      .prepare(`UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`)
+      .run(leaseExpireTime, nodeId);
+  }
+
+  async setLogSize(taskId: string, logSize: number): Promise<void> {
+    this.db.prepare("UPDATE tasks SET log_size = ? WHERE id = ?").run(logSize, taskId);
+  }
+
+  async endAttempt(e: AttemptEnd): Promise<boolean> {
+    return this.db.transaction(() => {
+      const finished = e.taskStatus !== "waiting";
+      const moved = this.db
+        .prepare(
+          `UPDATE tasks SET status = ?, result = ?, exit_code = ?, error = ?, lease_id = '', lease_expire_time = 0,
+             infra_failures = ?, script_retries = ?, end_time = ?, update_time = ?
+           WHERE id = ? AND attempt = ? AND lease_id = ? AND status IN ${ACTIVE}`,
+        )
+        .run(
+          e.taskStatus,
+          finished ? e.result : "none",
+          finished ? e.exitCode : null,
+          finished ? e.error : "",
+          e.infraFailures,
+          e.scriptRetries,
+          finished ? e.now : null,
+          e.now,
+          e.taskId,
+          e.attempt,
+          e.leaseId,
+        );
+      if (moved.changes === 0) return false;
+      this.db
+        .prepare(
+          `UPDATE task_attempts SET status = ?, result = ?, exit_code = ?, error = ?, end_time = ?
+           WHERE task_id = ? AND number = ?`,
+        )
+        .run(e.taskStatus === "stopped" ? "stopped" : "done", e.result, e.exitCode, e.error, e.now, e.taskId, e.attempt);
+      return true;
+    })();
+  }
+
+  async requestStop(taskId: string, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare("UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running')")
+        .run(now, taskId).changes > 0
+    );
+  }
+
+  async stopWaiting(taskId: string, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
+             update_time = ? WHERE id = ? AND status = 'waiting'`,
+        )
+        .run(now, now, taskId).changes > 0
+    );
+  }
+
+  async restart(taskId: string, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', infra_failures = 0,
+             script_retries = 0, end_time = NULL, not_before = ?, update_time = ?
+           WHERE id = ? AND status IN ('done', 'stopped')`,
+        )
+        .run(now, now, taskId).changes > 0
+    );
+  }
+
+  async delete(taskId: string): Promise<boolean> {
+    return this.db.prepare("DELETE FROM tasks WHERE id = ?").run(taskId).changes > 0;
+  }
+}

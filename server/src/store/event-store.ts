@@ -1,0 +1,20 @@
+/** A stored event. The payload is the store's own JSON snapshot of the subject, not protobuf. */
+export interface EventRecord {
+  /** Assigned by the store: strictly increasing from 1. */
+  sequence: number;
+  time: number;
+  type: string;
+  subjectId: string;
+  /** Kind of snapshot in payload: "task", "node" or "" when none. */
+  payloadKind: string;
+  payload: unknown;
+  attributes: Record<string, string>;
+}
+
+/** Append-only event log. append is atomic and assigns the next sequence. */
+export interface EventStore {
+  append(event: Omit<EventRecord, "sequence">): Promise<EventRecord>;
+  /** Events with sequence greater than after, oldest first. */
+  listAfter(after: number, limit: number): Promise<EventRecord[]>;
+  lastSequence(): Promise<number>;
+}

@@ -1,0 +1,173 @@
+/** Lifecycle states of a task (DESIGN §3). */
+export type TaskState = "waiting" | "setup" | "running" | "done" | "stop" | "stopped";
+
+/** Outcome of a task or attempt; "none" until it ends. */
+export type TaskOutcome = "none" | "success" | "failed" | "error";
+
+/**
+ * A task definition as stored: the original task format's fields under their TaskSpec names.
+ * It is the store's own type, not a protobuf message, so the wire and the database evolve apart.
+ */
+export interface TaskDefinition {
+  name: string;
+  type: string;
+  image: string;
+  script: string[];
+  entrypoint: string[];
+  environment: string[];
+  source: string;
+  commit: string;
+  directory: string;
+  privkey: string;
+  binds: string[];
+  artefactPath: string;
+  artefactPushFilters: string[];
+  storage: string[];
+  storagePath: string;
+  namespace: string[];
+  namespaceFilters: string[];
+  namespaceMerged: boolean;
+  rootTask: string[];
+  tagNamespace: string;
+  publishMode: string;
+  queue: string;
+  retry: number;
+  timeout: number;
+  eta: number;
+  cacheImage: boolean;
+  cacheClean: boolean;
+  prune: boolean;
+  disablePushOnFailure: boolean;
+  quota: string;
+  labels: Record<string, string>;
+}
+
+/** A task row. Times are milliseconds since the epoch. */
+export interface TaskRecord {
+  id: string;
+  /** Insertion order; FIFO dispatch and listing follow it. */
+  seq: number;
+  definition: TaskDefinition;
+  /** Effective queue (the definition's, or "general"). */
+  queue: string;
+  /** Regular expression over node names; empty for any node. */
+  targetNode: string;
+  status: TaskState;
+  result: TaskOutcome;
+  exitCode: number | null;
+  error: string;
+  ownerId: string;
+  pipelineId: string;
+  nodeId: string;
+  /** Number of the latest attempt; 0 before the first dispatch. */
+  attempt: number;
+  /** Lease of the current attempt, empty when none is running. */
+  leaseId: string;
+  leaseExpireTime: number;
+  /** Attempts lost to infrastructure so far (bounded by the server's requeue limit). */
+  infraFailures: number;
+  /** Script failures retried so far (bounded by definition.retry). */
+  scriptRetries: number;
+  /** Bytes of log committed. */
+  logSize: number;
+  /** Earliest dispatch time (the definition's eta). */
+  notBefore: number;
+  createTime: number;
+  startTime: number | null;
+  endTime: number | null;
+  updateTime: number;
+}
+
+/** One run of a task on one node. */
+export interface AttemptRecord {
+  taskId: string;
+  number: number;
+  nodeId: string;
+  leaseId: string;
+  status: TaskState;
+  result: TaskOutcome;
+  exitCode: number | null;
+  error: string;
+  /** Task log offset at which this attempt's output starts. */
+  logBase: number;
+  startTime: number;
+  endTime: number | null;
+}
+
+/** Filter and page of a task listing; results are newest first. */
+export interface TaskQuery {
+  statuses?: TaskState[];
+  result?: TaskOutcome;
+  ownerId?: string;
+  pipelineId?: string;
+  queue?: string;
+  /** Only tasks with seq below this (the page token). */
+  beforeSeq?: number;
+  limit: number;
+}
+
+/** What an assignment writes: the attempt, its lease and the node. */
+export interface Assignment {
+  taskId: string;
+  /** The attempt number the task must be moving from (compare-and-set). */
+  fromAttempt: number;
+  nodeId: string;
+  leaseId: string;
+  leaseExpireTime: number;
+  /** Task log offset at which the new attempt's output starts. */
+  logBase: number;
+  now: number;
+}
+
+/** How an attempt ended, as the store records it. */
+export interface AttemptEnd {
+  taskId: string;
+  attempt: number;
+  leaseId: string;
+  result: TaskOutcome;
+  exitCode: number | null;
+  error: string;
+  /** Task state afterwards: done, stopped, or waiting when the task is requeued. */
+  taskStatus: TaskState;
+  infraFailures: number;
+  scriptRetries: number;
+  now: number;
+}
+
+/**
+ * Persistence of tasks and their attempts. Methods that change a running task are
+ * compare-and-set on (task id, attempt, lease id), so a stale agent or a second server can never
+ * overwrite a newer attempt: they return false/undefined instead. Implementations must make each
+ * method atomic; callers serialize nothing.
+ */
+export interface TaskStore {
+  /** Inserts a new task; seq is assigned by the store and returned. */
+  create(task: Omit<TaskRecord, "seq">): Promise<TaskRecord>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  list(query: TaskQuery): Promise<TaskRecord[]>;
+  /** Waiting tasks whose notBefore has passed, oldest first. */
+  listWaiting(now: number, limit: number): Promise<TaskRecord[]>;
+  /** Tasks in setup, running or stop whose attempt runs on the node. */
+  listActiveOnNode(nodeId: string): Promise<TaskRecord[]>;
+  /** Active tasks whose lease expired before now. */
+  listExpiredLeases(now: number): Promise<TaskRecord[]>;
+  attempts(taskId: string): Promise<AttemptRecord[]>;
+  /** Moves a waiting task at attempt fromAttempt into setup with a new attempt; false if it moved. */
+  assign(assignment: Assignment): Promise<boolean>;
+  /** Sets the status of the current attempt (setup → running); false when the lease is stale. */
+  markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean>;
+  /** Extends the leases of every active attempt on the node. */
+  renewLeases(nodeId: string, leaseExpireTime: number): Promise<void>;
+  /** Records the new committed log size. */
+  setLogSize(taskId: string, logSize: number): Promise<void>;
+  /** Ends the current attempt; false when the lease is stale. */
+  endAttempt(end: AttemptEnd): Promise<boolean>;
+  /** Marks an active task as stop requested; false when it is not active. */
+  requestStop(taskId: string, now: number): Promise<boolean>;
+  /** Stops a waiting task at once; false when it is no longer waiting. */
+  stopWaiting(taskId: string, now: number): Promise<boolean>;
+  /** Puts a finished task back to waiting for a new attempt; false when it is not finished. */
+  restart(taskId: string, now: number): Promise<boolean>;
+  /** Removes a task and its attempts; false when it did not exist. */
+  delete(taskId: string): Promise<boolean>;
+}
