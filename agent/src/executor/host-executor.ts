@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { constants } from "node:fs";
+import { access, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
+import { taskEnvironment } from "./task-environment.js";
+
+/** PATH used when the agent is given none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Options of createHostExecutor. */
+export interface HostExecutorOptions {
+  /** PATH the script sees, and where bash (or sh) is looked up. Default DEFAULT_PATH. */
+  path?: string;
+  /**
+   * After the script's main process exited and its process group was killed, how long to wait
+   * for the output pipe to close before giving up on late bytes. Default 2000 ms.
+   */
+  closeTimeoutMs?: number;
+}
+
+/** The per-attempt workspace directory name: `<taskId>-<attempt>`, made safe for a file name. */
+export function workspaceName(taskId: string, attempt: number): string {
+  return `${taskId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`;
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: string;
+}
+
+/**
+ * A command in its own process group with stdout and stderr on one pipe: the command runs
+ * under `/bin/sh -c 'exec "$@" 2>&1'`, so fd 2 is a copy of fd 1 and the bytes keep the order
+ * the script wrote them in. When the main process exits, whatever it left behind in its group
+ * is killed, so the pipe closes and nothing outlives the attempt.
+ */
+class GroupProcess {
+  private readonly child: ChildProcess;
+  private exited = false;
+  private closed = false;
+  private killTimer: NodeJS.Timeout | undefined;
+  readonly started: Promise<void>;
+  readonly done: Promise<Exit>;
+
+  constructor(argv: string[], cwd: string, env: Record<string, string>, onOutput: (chunk: Buffer) => void, closeTimeoutMs: number) {
+    const child = spawn("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ...argv], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    const forward = (chunk: Buffer): void => {
+      if (!this.closed) onOutput(chunk);
+    };
+    child.stdout?.on("data", forward);
+    child.stderr?.on("data", forward);
+    let spawnFailed: (err: Error) => void = () => undefined;
+    this.started = new Promise((resolveStarted, rejectStarted) => {
+      child.once("spawn", () => resolveStarted());
+      spawnFailed = rejectStarted;
+    });
+    this.started.catch(() => undefined);
+    this.done = new Promise((resolveDone) => {
+      let exit: Exit | undefined;
+      let closeTimer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (this.closed) return;
+        this.closed = true;
+        clearTimeout(closeTimer);
+        clearTimeout(this.killTimer);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        resolveDone(exit ?? { code: null, signal: null });
+      };
+      child.on("error", (err) => {
+        spawnFailed(err);
+        if (child.pid === undefined && !this.exited) {
+          exit = { code: null, signal: null, error: err.message };
+          this.exited = true;
+          finish();
+        }
+      });
+      child.once("exit", (code, signal) => {
+        exit = { code, signal };
+        this.exited = true;
+        this.signalGroup("SIGKILL");
+        closeTimer = setTimeout(finish, closeTimeoutMs);
+      });
+      child.once("close", finish);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  terminate(graceMs: number): void {
+    if (this.exited || this.killTimer) return;
+    this.signalGroup("SIGTERM");
+    this.killTimer = setTimeout(() => this.signalGroup("SIGKILL"), Math.max(0, graceMs));
+  }
+
+  kill(): void {
+    if (!this.closed) this.signalGroup("SIGKILL");
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    if (this.closed || this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  }
+}
+
+function insideWorkspace(root: string, field: string, value: string): string {
+  if (value.includes("\0")) throw new Error(`${field}: must not contain NUL`);
+  if (isAbsolute(value)) throw new Error(`${field}: must be a path relative to the workspace, got "${value}"`);
+  const path = resolve(root, value);
+  const rel = relative(root, path);
+  if (rel === ".." || rel.startsWith(`..${sep}`)) throw new Error(`${field}: must stay inside the workspace, got "${value}"`);
+  return path;
+}
+
+async function findExecutable(name: string, path: string): Promise<string | undefined> {
+  for (const dir of path.split(":")) {
+    if (dir === "") continue;
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      if ((await stat(candidate)).isFile()) return candidate;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The always-available executor (DESIGN §6): runs the task's script as a subprocess on this
+ * machine, in `<workspaceRoot>/<taskId>-<attempt>/`.
+ *
+ * - prepare: (re)creates the workspace; clones `source` into it when set (checking out
+ *   `commit`, using `privkey` for ssh); creates `artefact_path` (default "artefacts"),
+ *   `storage_path` (default "storage") and the working directory `directory` inside it. Paths
+ *   that leave the workspace are rejected naming the field.
+ * - start: with no `entrypoint`, `bash -c "<script joined with ' && '>"` (sh when there is no
+ *   bash on PATH); with an `entrypoint`, entrypoint[0] with entrypoint[1..] and then the script
+ *   items as arguments. Environment: PATH, HOME (the workspace), LANG=C.UTF-8, then the
+ *   assignment's variables, then the task's `environment` entries. stdin is closed; stdout
+ *   and stderr are one ordered stream. The script leads its own process group.
+ * - cancel: SIGTERM to the group, SIGKILL to the group after the grace.
+ * - destroy: kills what is left of the group and removes the workspace.
+ */
+export function createHostExecutor(input: ExecutorInput, options: HostExecutorOptions = {}): Executor {
+  const path = options.path ?? DEFAULT_PATH;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 2000;
+  const spec = input.spec;
+  const workspace = resolve(input.workspaceRoot, workspaceName(input.taskId, input.attempt));
+  const keyFile = `${workspace}.key`;
+  let cwd = workspace;
+  let artefactDir = workspace;
+  let shell = "/bin/sh";
+  let current: GroupProcess | undefined;
+  let script: GroupProcess | undefined;
+  let cancelled = false;
+  let graceMs = 0;
+  let destroyed: Promise<void> | undefined;
+
+  const baseEnv = (): Record<string, string> => ({ PATH: path, HOME: workspace, LANG: "C.UTF-8" });
+
+  const run = async (argv: string[], dir: string, env: Record<string, string>): Promise<Exit> => {
+    const proc = new GroupProcess(argv, dir, env, input.onOutput, closeTimeoutMs);
+    current = proc;
+    if (cancelled) proc.terminate(graceMs);
+    return proc.done;
+  };
+
+  const checkout = async (): Promise<void> => {
+    const env: Record<string, string> = { ...baseEnv(), GIT_TERMINAL_PROMPT: "0" };
+    if (spec.privkey !== "") {
+      await writeFile(keyFile, spec.privkey.endsWith("\n") ? spec.privkey : `${spec.privkey}\n`, { mode: 0o600 });
+      env.GIT_SSH_COMMAND = `ssh -i ${shellQuote(keyFile)} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
+    }
+    const describe = (exit: Exit): string => exit.error ?? (exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`);
+    const clone = await run(["git", "clone", "--quiet", "--", spec.source, "."], workspace, env);
+    if (clone.code !== 0) throw new Error(`source: cloning ${spec.source} failed (${describe(clone)})`);
+    if (spec.commit !== "") {
+      const co = await run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", spec.commit, "--"], workspace, env);
+      if (co.code !== 0) throw new Error(`commit: checking out ${spec.commit} failed (${describe(co)})`);
+    }
+  };
+
+  return {
+    kind: "host",
+
+    async prepare(): Promise<void> {
+      cwd = insideWorkspace(workspace, "directory", spec.directory);
+      artefactDir = insideWorkspace(workspace, "artefact_path", spec.artefactPath || "artefacts");
+      const storageDir = insideWorkspace(workspace, "storage_path", spec.storagePath || "storage");
+      await rm(workspace, { recursive: true, force: true });
+      await mkdir(workspace, { recursive: true, mode: 0o700 });
+      if (spec.source !== "") await checkout();
+      await mkdir(artefactDir, { recursive: true });
+      await mkdir(storageDir, { recursive: true });
+      await mkdir(cwd, { recursive: true });
+      shell = (await findExecutable("bash", path)) ?? (await findExecutable("sh", path)) ?? "/bin/sh";
+    },
+
+    async start(): Promise<void> {
+      if (cancelled || destroyed) return;
+      const argv = spec.entrypoint.length > 0 ? [...spec.entrypoint, ...spec.script] : [shell, "-c", spec.script.join(" && ")];
+      const env = { ...baseEnv(), ...taskEnvironment(input) };
+      const proc = new GroupProcess(argv, cwd, env, input.onOutput, closeTimeoutMs);
+      current = proc;
+      script = proc;
+      try {
+        await proc.started;
+      } catch (err) {
+        throw new Error(`cannot start ${argv[0]}: ${(err as Error).message}`, { cause: err });
+      }
+      input.logger.debug({ pid: proc.pid, command: argv[0], cwd }, "script started");
+    },
+
+    async wait(): Promise<ExecutorResult> {
+      if (!script) return { exitCode: null, error: cancelled ? "cancelled before the script started" : "the script was not started" };
+      const exit = await script.done;
+      if (exit.error !== undefined) return { exitCode: null, error: exit.error };
+      if (exit.signal !== null) return { exitCode: null, signal: exit.signal };
+      return { exitCode: exit.code };
+    },
+
+    async collect(): Promise<ExecutorCollection> {
+      try {
+        if ((await stat(artefactDir)).isDirectory()) return { artefactDir };
+      } catch {
+        // No artefact directory left behind by the script.
+      }
+      return {};
+    },
+
+    cancel(grace: number): void {
+      if (cancelled) return;
+      cancelled = true;
+      graceMs = grace;
+      if (current?.running) current.terminate(grace);
+    },
+
+    destroy(): Promise<void> {
+      destroyed ??= (async () => {
+        cancelled = true;
+        if (current) {
+          current.kill();
+          await current.done;
+        }
+        await rm(workspace, { recursive: true, force: true, maxRetries: 3 });
+        await rm(keyFile, { force: true });
+      })();
+      return destroyed;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { Code } from "@connectrpc/connect";
+import { pino, type Logger } from "pino";
+import { createAgent, type Agent } from "./agent.js";
+import { AGENT_USAGE, loadAgentConfig, type AgentConfig } from "./config.js";
+import { credentialPath, obtainCredential } from "./credential-store.js";
+import { AgentFatalError } from "./errors.js";
+import { DEFAULT_PATH } from "./executor/host-executor.js";
+import { createServerTransport } from "./transport.js";
+
+function agentVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string };
+    return pkg.version ?? "0.0.0-dev";
+  } catch {
+    return "0.0.0-dev";
+  }
+}
+
+function createLogger(level: string): Logger {
+  return pino({ level, base: { name: "mottainai-agent", pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(AGENT_USAGE);
+    return 0;
+  }
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(argv, process.env);
+  } catch (err) {
+    createLogger("info").fatal((err as Error).message);
+    return 1;
+  }
+  const logger = createLogger(config.logLevel);
+  const version = agentVersion();
+  const abort = new AbortController();
+  const running: { agent?: Agent } = {};
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, "second signal: exiting without waiting");
+      process.exit(1);
+    }
+    logger.info({ signal }, "stopping");
+    abort.abort();
+    void running.agent?.stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  logger.info({ version, server: config.server, nodeName: config.name, stateDir: config.stateDir, capacity: config.capacity, executors: config.executors }, "mottainai-agent starting");
+  const registration = createServerTransport({ server: config.server });
+  let credential: string;
+  try {
+    credential = (
+      await obtainCredential({
+        stateDir: config.stateDir,
+        name: config.name,
+        hostname: hostname(),
+        registrationToken: config.registrationToken,
+        transport: registration.transport,
+        logger,
+        signal: abort.signal,
+      })
+    ).credential;
+  } catch (err) {
+    if (abort.signal.aborted) return 0;
+    logger.fatal((err as Error).message);
+    return 1;
+  } finally {
+    registration.close();
+  }
+  if (abort.signal.aborted) return 0;
+
+  const agent = createAgent({
+    server: config.server,
+    credential,
+    logger,
+    stateDir: config.stateDir,
+    hostname: hostname(),
+    agentVersion: version,
+    labels: config.labels,
+    capacity: config.capacity,
+    queues: config.queues,
+    executors: config.executors,
+    path: process.env.PATH || DEFAULT_PATH,
+  });
+  running.agent = agent;
+  try {
+    await agent.run();
+    logger.info("stopped");
+    return 0;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (err instanceof AgentFatalError && (err.code === Code.Unauthenticated || err.code === Code.PermissionDenied)) {
+      logger.fatal({ code: Code[err.code] }, `the server refused this agent's credential: ${message} (delete ${credentialPath(config.stateDir)} and start with --registration-token to register again)`);
+    } else if (err instanceof AgentFatalError && err.code !== undefined) {
+      logger.fatal({ code: Code[err.code] }, `the server refused this agent: ${message}`);
+    } else {
+      logger.fatal(message);
+    }
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`mottainai-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
