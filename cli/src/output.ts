@@ -1,0 +1,104 @@
+import type { Writable } from "node:stream";
+import type { JsonValue } from "@bufbuild/protobuf";
+import Table from "cli-table3";
+import { formatErrorMessage } from "./format.js";
+
+/** The streams an {@link Output} writes to: the command's stdout and stderr. */
+export interface OutputStreams {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+const borderless = {
+  top: "",
+  "top-mid": "",
+  "top-left": "",
+  "top-right": "",
+  bottom: "",
+  "bottom-mid": "",
+  "bottom-left": "",
+  "bottom-right": "",
+  left: "",
+  "left-mid": "",
+  mid: "",
+  "mid-mid": "",
+  right: "",
+  "right-mid": "",
+  middle: "  ",
+};
+
+/**
+ * The only writer to the terminal. Results go to stdout (tables, `key: value` views, JSON, ids,
+ * raw log bytes) so that they can be piped; diagnostics go to stderr as one line
+ * `mottainai: <message>`.
+ */
+export class Output {
+  constructor(private readonly streams: OutputStreams) {}
+
+  /** Writes `text` and a newline to stdout. */
+  line(text: string): void {
+    this.streams.stdout.write(`${text}\n`);
+  }
+
+  /**
+   * Writes `bytes` to stdout exactly as received (no decoding), resolving once the stream has
+   * taken them, so that a slow reader applies back-pressure to the RPC stream.
+   */
+  raw(bytes: Uint8Array): Promise<void> {
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return new Promise((resolve, reject) => {
+      this.streams.stdout.write(chunk, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Writes `value` as JSON pretty-printed with two spaces (the `--json` format). */
+  json(value: JsonValue): void {
+    this.line(JSON.stringify(value, null, 2));
+  }
+
+  /** Writes `value` as compact JSON on one line (JSON lines, for streams such as `events tail`). */
+  jsonLine(value: JsonValue): void {
+    this.line(JSON.stringify(value));
+  }
+
+  /**
+   * Writes a borderless table: an upper-case header row, then `rows`, columns separated by two
+   * spaces. Whitespace runs inside cells (newlines included) become one space, so that one row
+   * is always one line. With no rows, only the header is written.
+   */
+  table(head: readonly string[], rows: readonly (readonly string[])[]): void {
+    const table = new Table({
+      head: [...head],
+      chars: borderless,
+      style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+    });
+    for (const row of rows) {
+      table.push(row.map((cell) => cell.replace(/\s+/g, " ")));
+    }
+    for (const line of table.toString().split("\n")) {
+      this.line(line.trimEnd());
+    }
+  }
+
+  /** Writes one `key: value` line per entry, in order (greppable: `^status: `). */
+  fields(entries: readonly (readonly [string, string])[]): void {
+    for (const [key, value] of entries) {
+      this.line(`${key}: ${value}`);
+    }
+  }
+
+  /** Writes `text` as it is to stderr (help and usage texts). */
+  note(text: string): void {
+    this.streams.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  /** Writes the one-line error `mottainai: <message>` to stderr; see {@link formatErrorMessage}. */
+  error(error: unknown): void {
+    this.streams.stderr.write(`mottainai: ${formatErrorMessage(error)}\n`);
+  }
+}
+
+/** Creates the {@link Output} of a command from its context's streams. */
+export function createOutput(streams: OutputStreams): Output {
+  return new Output(streams);
+}
