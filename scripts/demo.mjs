@@ -19,7 +19,8 @@ const agentDir = join(root, ".mottainai/demo/agent");
 const children = [];
 
 function start(name, args) {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Own process group: a terminal's Ctrl-C reaches only this script, which stops them in order.
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   children.push(child);
   child.on("exit", (code, signal) => {
     if (!stopping) {
@@ -89,6 +90,7 @@ const run = (args, stdio) =>
 console.log(`\nmottainai-server on ${url}, agent "local" connected. Running examples/hello.yaml:\n`);
 const created = await run(["task", "create", "-f", join(root, "examples/hello.yaml")], ["ignore", "pipe", "inherit"]);
 const id = created.out.trim();
+if (created.code !== 0) await shutdown(1);
 await run(["task", "log", id, "--follow"], ["ignore", "inherit", "inherit"]);
 console.log("");
 await run(["task", "show", id], ["ignore", "inherit", "inherit"]);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { writeFileSync } from "node:fs";
 import { pino } from "pino";
 import { ConfigError, loadServerConfig } from "./config.js";
 import { startServer } from "./server.js";
@@ -18,7 +17,6 @@ async function main(): Promise<number> {
   const logger = pino({ level: config.logLevel, base: { service: "mottainai-server" } });
   const server = await startServer(config, logger);
   if (server.adminToken) {
-    writeFileSync(config.adminTokenFile, `${server.adminToken}\n`, { mode: 0o600 });
     process.stdout.write(
       `Created user "admin". Its API token is shown once here and saved to ${config.adminTokenFile} (mode 0600):\n` +
         `  ${server.adminToken}\n`,

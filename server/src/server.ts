@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
@@ -40,7 +40,7 @@ import type { Store } from "./store/store.js";
 export interface MottainaiServer {
   /** The bound port. */
   readonly port: number;
-  /** The bootstrap admin token when this start created it, shown once. */
+  /** The bootstrap admin token when this start created it (already written to adminTokenFile). */
   readonly adminToken: string | undefined;
   /** Graceful shutdown: stop accepting, end streams, close the store. Idempotent. */
   close(): Promise<void>;
@@ -59,6 +59,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   mkdirSync(join(config.dataDir, "blobs"), { recursive: true });
   const store: Store = openSqliteStore(join(config.dataDir, "mottainai.db"));
   const adminToken = await bootstrapAdmin(store, Date.now());
+  if (adminToken) writeFileSync(config.adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
   const events = new EventBus(store.events);
   const logs = new TaskLogStore(join(config.dataDir, "logs"));
   const scheduler = new Scheduler({
