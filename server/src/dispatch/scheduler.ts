@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { executorForTaskType } from "@mottainai/proto";
+import { executorForTaskType, TASK_TYPES } from "@mottainai/proto";
 import { newId } from "../auth/secrets.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
@@ -38,14 +38,25 @@ interface ActiveAttempt {
   nodeId: string;
   queue: string;
   logBase: number;
+  /** When the server itself cancels the attempt for running past its timeout; 0 for never. */
+  deadline: number;
   pendingReport?: AttemptReport;
 }
+
+/** Slack the agent gets to enforce a task's timeout itself before the server cancels it. */
+const TIMEOUT_SLACK_MS = 5000;
 
 /** What a reconnecting agent is told about the attempts it reported. */
 export interface Reconciliation {
   keep: AttemptKey[];
   cancel: AttemptKey[];
 }
+
+/** Most waiting tasks one dispatch pass looks at. */
+const WAITING_PAGE = 1000;
+
+const deadlineOf = (task: TaskRecord, start: number) =>
+  task.definition.timeout > 0 ? start + task.definition.timeout * 1000 + TIMEOUT_SLACK_MS : 0;
 
 const keyOf = (k: AttemptKey) => `${k.taskId}#${k.attempt}`;
 
@@ -63,6 +74,9 @@ export class Scheduler {
   private readonly sessions = new Map<string, AgentSession>();
   private readonly active = new Map<string, ActiveAttempt>();
   private nextSessionId = 1;
+  /** Per owner, the serveCounter value of its latest assignment (fairness across owners). */
+  private readonly lastServed = new Map<string, number>();
+  private serveCounter = 0;
   private dispatching = false;
   private dirty = false;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -86,6 +100,7 @@ export class Scheduler {
         nodeId: task.nodeId,
         queue: task.queue,
         logBase: current?.logBase ?? 0,
+        deadline: deadlineOf(task, current?.startTime ?? now),
       });
       await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.leaseTtlMs);
     }
@@ -315,18 +330,56 @@ export class Scheduler {
   }
 
   private async dispatchPass(): Promise<void> {
-    const ready = () => [...this.sessions.values()].filter((s) => s.credit > 0 && !s.node.draining && !s.closed);
-    if (ready().length === 0) return;
-    const waiting = await this.o.store.tasks.listWaiting(this.now(), 1000);
-    for (const task of waiting) {
-      const sessions = ready();
-      if (sessions.length === 0) return;
-      const session = sessions
-        .filter((s) => this.matches(s, task))
-        .sort((a, b) => b.credit - a.credit)[0];
-      if (session) await this.assign(session, task);
+    const ready = [...this.sessions.values()].filter((s) => s.credit > 0 && !s.node.draining && !s.closed);
+    if (ready.length === 0) return;
+    const executors = new Set(ready.flatMap((s) => s.capabilities.executors));
+    const queues = new Set(
+      ready.flatMap((s) => s.capabilities.queues.filter((q) => (s.runningByQueue.get(q.queue) ?? 0) < q.slots).map((q) => q.queue)),
+    );
+    const credit = ready.reduce((sum, s) => sum + s.credit, 0);
+    const limit = Math.min(WAITING_PAGE, Math.max(64, credit * 8));
+    const waiting = await this.o.store.tasks.listWaiting({
+      now: this.now(),
+      queues: [...queues],
+      types: TASK_TYPES.filter((t) => executors.has(executorForTaskType(t) ?? "")),
+      perOwner: Math.max(credit, 1),
+      limit,
+    });
+    let assigned = 0;
+    for (const task of this.fairOrder(waiting)) {
+      let best: AgentSession | undefined;
+      for (const s of ready) {
+        if (s.credit > 0 && !s.closed && (!best || s.credit > best.credit) && this.matches(s, task)) best = s;
+      }
+      if (best && (await this.assign(best, task))) assigned++;
+      if (!ready.some((s) => s.credit > 0)) return;
     }
-    if (waiting.length === 1000) this.dirty = true;
+    // A full page that yielded work may hide more matching tasks behind it.
+    if (assigned > 0 && waiting.length === limit) this.dirty = true;
+  }
+
+  /**
+   * Round robin across owners, the owner served longest ago first: each owner's oldest task, then
+   * each owner's second oldest, and so on. The store's order is FIFO within an owner.
+   */
+  private fairOrder(waiting: TaskRecord[]): TaskRecord[] {
+    const byOwner = new Map<string, TaskRecord[]>();
+    for (const task of waiting) {
+      const list = byOwner.get(task.ownerId);
+      if (list) list.push(task);
+      else byOwner.set(task.ownerId, [task]);
+    }
+    const owners = [...byOwner.entries()].sort(
+      ([a, ta], [b, tb]) => (this.lastServed.get(a) ?? 0) - (this.lastServed.get(b) ?? 0) || (ta[0]?.seq ?? 0) - (tb[0]?.seq ?? 0),
+    );
+    const ordered: TaskRecord[] = [];
+    for (let rank = 0; ordered.length < waiting.length; rank++) {
+      for (const [, tasks] of owners) {
+        const task = tasks[rank];
+        if (task) ordered.push(task);
+      }
+    }
+    return ordered;
   }
 
   private matches(s: AgentSession, task: TaskRecord): boolean {
@@ -338,12 +391,14 @@ export class Scheduler {
     return !task.targetNode || new RegExp(task.targetNode).test(s.node.name);
   }
 
-  private async assign(session: AgentSession, task: TaskRecord): Promise<void> {
+  private async assign(session: AgentSession, task: TaskRecord): Promise<boolean> {
     const now = this.now();
     const key: AttemptKey = { taskId: task.id, attempt: task.attempt + 1, leaseId: newId() };
     let logBase = this.o.logs.size(task.id);
     if (key.attempt > 1) {
-      logBase = this.o.logs.append(task.id, logBase, Buffer.from(`\n--- attempt ${key.attempt} on ${session.node.name} ---\n`));
+      const newline = logBase > 0 && this.o.logs.read(task.id, logBase - 1, 1)[0] !== 0x0a ? "\n" : "";
+      const marker = `${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`;
+      logBase = this.o.logs.append(task.id, logBase, Buffer.from(marker));
     }
     const assigned = await this.o.store.tasks.assign({
       taskId: task.id,
@@ -354,12 +409,14 @@ export class Scheduler {
       logBase,
       now,
     });
-    if (!assigned) return;
+    if (!assigned) return false;
     session.credit--;
+    this.lastServed.set(task.ownerId, ++this.serveCounter);
     session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
-    this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase });
+    this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase, deadline: deadlineOf(task, now) });
     session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
     await this.publishTask("task.assigned", task.id, { node_id: session.node.id, attempt: String(key.attempt) });
+    return true;
   }
 
   /** The active attempt a message is about, or undefined after telling the agent to drop it. */
@@ -439,6 +496,13 @@ export class Scheduler {
   }
 
   private async sweep(): Promise<void> {
+    const now = this.now();
+    for (const active of this.active.values()) {
+      if (active.deadline !== 0 && active.deadline <= now) {
+        active.deadline = 0;
+        this.sessions.get(active.nodeId)?.outbox.cancel(active.key, "timeout");
+      }
+    }
     for (const task of await this.o.store.tasks.listExpiredLeases(this.now())) {
       const active = this.active.get(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId }));
       if (!active) continue;

@@ -22,8 +22,15 @@ const view = (t: TokenRecord) =>
 export function createTokenService(store: Store, now: () => number = Date.now): ServiceImpl<typeof TokenService> {
   return {
     async createToken(req, ctx) {
-      const user = requireUser(ctx);
+      const caller = requireUser(ctx);
       if (!req.name) throw new ConnectError("name: a token name is required", Code.InvalidArgument);
+      let user = caller;
+      if (req.userId && req.userId !== caller.id) {
+        if (caller.role !== "admin") throw new ConnectError("user_id: only admins create tokens for other users", Code.PermissionDenied);
+        const other = (await store.users.get(req.userId)) ?? (await store.users.getByName(req.userId));
+        if (!other) throw new ConnectError(`user_id: user ${req.userId} not found`, Code.NotFound);
+        user = other;
+      }
       const secret = generateSecret("mtk");
       const record: TokenRecord = {
         id: newId(),

@@ -103,6 +103,12 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: the task type as a column, so dispatch can select only tasks some agent can run.
+  `
+  ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT '';
+  UPDATE tasks SET type = json_extract(definition, '$.type');
+  CREATE INDEX tasks_dispatch ON tasks (status, queue, type, owner_id, seq);
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */

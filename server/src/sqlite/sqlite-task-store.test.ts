@@ -87,6 +87,22 @@ describe("SqliteTaskStore", () => {
     ]);
   });
 
+  it("lists waiting tasks fairly across owners, FIFO within one, only for served queues and types", async () => {
+    for (let i = 0; i < 50; i++) await store.tasks.create(newTask(`a${i}`, "heavy"));
+    await store.tasks.create(newTask("b0", "light"));
+    await store.tasks.create({ ...newTask("gpu", "light"), queue: "gpu" });
+    await store.tasks.create({ ...newTask("dock", "light"), definition: { ...definition, type: "docker" } });
+    await store.tasks.create({ ...newTask("later", "light"), notBefore: 1000 });
+    const q = { now: 10, queues: ["general"], types: ["host"], perOwner: 3, limit: 4 };
+    assert.deepEqual((await store.tasks.listWaiting(q)).map((t) => t.id), ["a0", "b0", "a1", "a2"]);
+    assert.deepEqual(
+      (await store.tasks.listWaiting({ ...q, queues: ["general", "gpu"], types: ["host", "docker"], limit: 10 })).map((t) => t.id),
+      ["a0", "b0", "a1", "gpu", "a2", "dock"],
+    );
+    assert.deepEqual((await store.tasks.listWaiting({ ...q, now: 2000, perOwner: 1 })).map((t) => t.id), ["a0", "b0"]);
+    assert.deepEqual((await store.tasks.listWaiting({ ...q, queues: [] })).map((t) => t.id), []);
+  });
+
   it("lists newest first with filters and seq pagination; waiting oldest first", async () => {
     for (const id of ["a", "b", "c", "d"]) await store.tasks.create(newTask(id, id === "c" ? "u2" : "u1"));
     const page1 = await store.tasks.list({ limit: 2 });
@@ -94,7 +110,8 @@ describe("SqliteTaskStore", () => {
     const page2 = await store.tasks.list({ limit: 2, beforeSeq: page1[1]?.seq });
     assert.deepEqual(page2.map((t) => t.id), ["b", "a"]);
     assert.deepEqual((await store.tasks.list({ limit: 10, ownerId: "u2" })).map((t) => t.id), ["c"]);
-    assert.deepEqual((await store.tasks.listWaiting(0, 10)).map((t) => t.id), ["a", "b", "c", "d"]);
+    const all = { now: 0, queues: ["general"], types: ["host"], perOwner: 10, limit: 10 };
+    assert.deepEqual((await store.tasks.listWaiting(all)).map((t) => t.id), ["a", "c", "b", "d"]);
     assert.equal(await store.tasks.stopWaiting("b", 9), true);
     assert.deepEqual((await store.tasks.list({ limit: 10, statuses: ["stopped"] })).map((t) => t.id), ["b"]);
     assert.equal(await store.tasks.restart("b", 10), true);

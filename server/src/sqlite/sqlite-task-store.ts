@@ -6,6 +6,7 @@ import type {
   TaskQuery,
   TaskRecord,
   TaskStore,
+  WaitingQuery,
 } from "../store/task-store.js";
 
 interface TaskRow {
@@ -97,14 +98,14 @@ export class SqliteTaskStore implements TaskStore {
   async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
     const info = this.db
       .prepare(
-        `INSERT INTO tasks (id, definition, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
+        `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
            node_id, attempt, lease_id, lease_expire_time, infra_failures, script_retries, log_size, not_before,
            create_time, start_time, end_time, update_time)
-         VALUES (@id, @definition, @queue, @targetNode, @status, @result, @exitCode, @error, @ownerId, @pipelineId,
+         VALUES (@id, @definition, @type, @queue, @targetNode, @status, @result, @exitCode, @error, @ownerId, @pipelineId,
            @nodeId, @attempt, @leaseId, @leaseExpireTime, @infraFailures, @scriptRetries, @logSize, @notBefore,
            @createTime, @startTime, @endTime, @updateTime)`,
       )
-      .run({ ...t, definition: JSON.stringify(t.definition) });
+      .run({ ...t, definition: JSON.stringify(t.definition), type: t.definition.type });
     return { ...t, seq: Number(info.lastInsertRowid) };
   }
 
@@ -139,12 +140,14 @@ export class SqliteTaskStore implements TaskStore {
     return (this.db.prepare(sql).all(...args, q.limit) as TaskRow[]).map(toTask);
   }
 
-  async listWaiting(now: number, limit: number): Promise<TaskRecord[]> {
-    return (
-      this.db
-        .prepare("SELECT * FROM tasks WHERE status = 'waiting' AND not_before <= ? ORDER BY seq LIMIT ?")
-        .all(now, limit) as TaskRow[]
-    ).map(toTask);
+  async listWaiting(q: WaitingQuery): Promise<TaskRecord[]> {
+    if (q.queues.length === 0 || q.types.length === 0) return [];
+    const list = (values: string[]) => values.map(() => "?").join(", ");
+    const sql = `SELECT * FROM (
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY owner_id ORDER BY seq) AS owner_rank FROM tasks
+        WHERE status = 'waiting' AND not_before <= ? AND queue IN (${list(q.queues)}) AND type IN (${list(q.types)})
+      ) WHERE owner_rank <= ? ORDER BY owner_rank, seq LIMIT ?`;
+    return (this.db.prepare(sql).all(q.now, ...q.queues, ...q.types, q.perOwner, q.limit) as TaskRow[]).map(toTask);
   }
 
   async listActiveOnNode(nodeId: string): Promise<TaskRecord[]> {

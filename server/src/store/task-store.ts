@@ -106,6 +106,20 @@ export interface TaskQuery {
   limit: number;
 }
 
+/** Which waiting tasks a dispatch pass may consider. */
+export interface WaitingQuery {
+  /** Only tasks whose notBefore is at or before now. */
+  now: number;
+  /** Only tasks in these queues. */
+  queues: string[];
+  /** Only tasks of these types. */
+  types: string[];
+  /** At most this many tasks per owner. */
+  perOwner: number;
+  /** At most this many tasks in all. */
+  limit: number;
+}
+
 /** What an assignment writes: the attempt, its lease and the node. */
 export interface Assignment {
   taskId: string;
@@ -145,8 +159,13 @@ export interface TaskStore {
   create(task: Omit<TaskRecord, "seq">): Promise<TaskRecord>;
   get(id: string): Promise<TaskRecord | undefined>;
   list(query: TaskQuery): Promise<TaskRecord[]>;
-  /** Waiting tasks whose notBefore has passed, oldest first. */
-  listWaiting(now: number, limit: number): Promise<TaskRecord[]>;
+  /**
+   * Waiting tasks a dispatch pass may assign, in fair order: every owner's oldest task first
+   * (oldest of those first), then every owner's second oldest, and so on. So one owner's
+   * thousands of waiting tasks never starve another owner's single task, and FIFO holds within
+   * one owner and queue.
+   */
+  listWaiting(query: WaitingQuery): Promise<TaskRecord[]>;
   /** Tasks in setup, running or stop whose attempt runs on the node. */
   listActiveOnNode(nodeId: string): Promise<TaskRecord[]>;
   /** Active tasks whose lease expired before now. */
