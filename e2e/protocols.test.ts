@@ -28,6 +28,23 @@ describe("server protocols on one port", function () {
   before(async () => {
     server = await startServer();
   });
+
+  /** POSTs {} as Connect JSON with plain curl; returns what curl printed. */
+  const curlJson = async (path: string, token: string, extra: string[] = []) =>
+    (
+      await run("curl", [
+        "-sS",
+        ...extra,
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        ...(token ? ["-H", `Authorization: Bearer ${token}`] : []),
+        "-d",
+        "{}",
+        `${server.url}/${path}`,
+      ])
+    ).stdout;
   after(cleanupAll);
 
   it("answers a stock @grpc/grpc-js client over HTTP/2", async () => {
@@ -101,34 +118,12 @@ describe("server protocols on one port", function () {
   });
 
   it("answers plain curl with Connect JSON, and 401 with a Connect error without a token", async () => {
-    const ok = await run("curl", [
-      "-sS",
-      "-X",
-      "POST",
-      "-H",
-      "Content-Type: application/json",
-      "-H",
-      `Authorization: Bearer ${server.adminToken}`,
-      "-d",
-      "{}",
-      `${server.url}/mottainai.v1.UserService/GetCurrentUser`,
-    ]);
-    const body = JSON.parse(ok.stdout) as { user: { name: string; role: string } };
+    const body = JSON.parse(await curlJson("mottainai.v1.UserService/GetCurrentUser", server.adminToken)) as {
+      user: { name: string; role: string };
+    };
     assert.equal(body.user.name, "admin");
     assert.equal(body.user.role, "ROLE_ADMIN");
-    const denied = await run("curl", [
-      "-sS",
-      "-w",
-      "\n%{http_code}",
-      "-X",
-      "POST",
-      "-H",
-      "Content-Type: application/json",
-      "-d",
-      "{}",
-      `${server.url}/mottainai.v1.TaskService/ListTasks`,
-    ]);
-    const [json, status] = denied.stdout.split("\n");
+    const [json, status] = (await curlJson("mottainai.v1.TaskService/ListTasks", "", ["-w", "\n%{http_code}"])).split("\n");
     assert.equal(status, "401");
     assert.deepEqual(JSON.parse(json ?? ""), { code: "unauthenticated", message: "missing bearer token" });
   });
@@ -139,19 +134,8 @@ describe("server protocols on one port", function () {
   });
 
   it("answers Unimplemented for services not built yet", async () => {
-    const { stdout } = await run("curl", [
-      "-sS",
-      "-X",
-      "POST",
-      "-H",
-      "Content-Type: application/json",
-      "-H",
-      `Authorization: Bearer ${server.adminToken}`,
-      "-d",
-      "{}",
-      `${server.url}/mottainai.v1.PlanService/ListPlans`,
-    ]);
-    assert.equal((JSON.parse(stdout) as { code: string }).code, "unimplemented");
+    const body = await curlJson("mottainai.v1.PlanService/ListPlans", server.adminToken);
+    assert.equal((JSON.parse(body) as { code: string }).code, "unimplemented");
   });
 
   it("refuses an agent speaking another protocol version with FailedPrecondition", async () => {

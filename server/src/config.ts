@@ -28,6 +28,11 @@ export interface ServerConfig {
   maxInfraRetries: number;
   /** Grace an agent gives a cancelled executor before killing it. Default 1 s. */
   cancelGraceMs: number;
+  /**
+   * After a restart, how long agents have to reconnect and re-claim their running attempts
+   * before those leases can expire. Default lease TTL + 10 s (the agent's longest backoff).
+   */
+  restartGraceMs: number;
 }
 
 /** A configuration value that cannot be used; the message names the flag or key. */
@@ -47,6 +52,7 @@ const OPTIONS = {
   "max-chunk-bytes": { type: "string" },
   "max-infra-retries": { type: "string" },
   "cancel-grace": { type: "string" },
+  "restart-grace": { type: "string" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -62,6 +68,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "max-chunk-bytes": "MOTTAINAI_MAX_CHUNK_BYTES",
   "max-infra-retries": "MOTTAINAI_MAX_INFRA_RETRIES",
   "cancel-grace": "MOTTAINAI_CANCEL_GRACE",
+  "restart-grace": "MOTTAINAI_RESTART_GRACE",
 };
 
 /**
@@ -140,6 +147,7 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     maxChunkBytes: integer("max-chunk-bytes", 256 * 1024, 1024),
     maxInfraRetries: integer("max-infra-retries", 2, 0),
     cancelGraceMs: duration("cancel-grace", 1000, 0),
+    restartGraceMs: duration("restart-grace", leaseTtlMs + 10_000, 0),
   };
 }
 

@@ -27,6 +27,7 @@ import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
+import { LocalBlobStore } from "./blob/local-blob-store.js";
 import { createAgentService } from "./services/agent-service.js";
 import { createEventService } from "./services/event-service.js";
 import { createNodeService } from "./services/node-service.js";
@@ -56,18 +57,24 @@ const READ_MAX_BYTES = 8 * 1024 * 1024;
  */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<MottainaiServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(join(config.dataDir, "blobs"), { recursive: true });
   const store: Store = openSqliteStore(join(config.dataDir, "mottainai.db"));
   const adminToken = await bootstrapAdmin(store, Date.now());
   if (adminToken) writeFileSync(config.adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
   const events = new EventBus(store.events);
-  const logs = new TaskLogStore(join(config.dataDir, "logs"));
+  const blobs = new LocalBlobStore(join(config.dataDir, "blobs"));
+  const logs = new TaskLogStore({
+    dir: join(config.dataDir, "logs"),
+    segments: store.logSegments,
+    blobs,
+    logger: logger.child({ component: "task-logs" }),
+  });
   const scheduler = new Scheduler({
     store,
     logs,
     events,
     logger: logger.child({ component: "scheduler" }),
     leaseTtlMs: config.leaseTtlMs,
+    restartGraceMs: config.restartGraceMs,
     maxInfraRetries: config.maxInfraRetries,
   });
   await scheduler.start();

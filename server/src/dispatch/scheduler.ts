@@ -16,6 +16,8 @@ export interface SchedulerOptions {
   events: EventBus;
   logger: Logger;
   leaseTtlMs: number;
+  /** How long after start() agents have to re-claim the attempts that were running. */
+  restartGraceMs: number;
   /** Attempts lost to infrastructure that are requeued before the task ends in error. */
   maxInfraRetries: number;
   /** How often expired leases are looked for. Default min(1 s, lease TTL / 4). */
@@ -87,12 +89,12 @@ export class Scheduler {
   }
 
   /**
-   * Loads the attempts that were running when the server stopped and gives their agents one
-   * lease TTL from now to reconnect and claim them; then starts the lease sweep.
+   * Loads the attempts that were running when the server stopped and gives their agents the
+   * restart grace to reconnect and claim them; then starts the lease sweep.
    */
   async start(): Promise<void> {
     const now = this.now();
-    for (const task of await this.o.store.tasks.listExpiredLeases(Number.MAX_SAFE_INTEGER)) {
+    for (const task of await this.o.store.tasks.listActive()) {
       const attempts = await this.o.store.tasks.attempts(task.id);
       const current = attempts.find((a) => a.number === task.attempt);
       this.active.set(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId }), {
@@ -102,7 +104,7 @@ export class Scheduler {
         logBase: current?.logBase ?? 0,
         deadline: deadlineOf(task, current?.startTime ?? now),
       });
-      await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.leaseTtlMs);
+      await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.restartGraceMs);
     }
     const interval = this.o.sweepIntervalMs ?? Math.min(1000, Math.max(50, this.o.leaseTtlMs / 4));
     this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.o.logger.error({ err }, "lease sweep failed")), interval);
@@ -218,12 +220,13 @@ export class Scheduler {
   async log(session: AgentSession, key: AttemptKey, offset: number, data: Uint8Array): Promise<void> {
     const active = this.current(session, key);
     if (!active) return;
-    let committed = this.o.logs.size(key.taskId) - active.logBase;
+    let committed = (await this.o.logs.size(key.taskId)) - active.logBase;
     let resend = false;
     if (offset > committed) {
       resend = true;
     } else if (offset + data.length > committed) {
-      committed = this.o.logs.append(key.taskId, committed + active.logBase, data.subarray(committed - offset)) - active.logBase;
+      committed =
+        (await this.o.logs.append(key.taskId, committed + active.logBase, data.subarray(committed - offset))) - active.logBase;
     }
     session.outbox.logAck(key, committed, resend);
     if (active.pendingReport && committed >= active.pendingReport.logSize) {
@@ -238,7 +241,7 @@ export class Scheduler {
   async finished(session: AgentSession, key: AttemptKey, report: AttemptReport): Promise<void> {
     const active = this.current(session, key);
     if (!active) return;
-    const committed = this.o.logs.size(key.taskId) - active.logBase;
+    const committed = (await this.o.logs.size(key.taskId)) - active.logBase;
     if (committed < report.logSize) {
       active.pendingReport = report;
       session.outbox.logAck(key, committed, true);
@@ -394,11 +397,11 @@ export class Scheduler {
   private async assign(session: AgentSession, task: TaskRecord): Promise<boolean> {
     const now = this.now();
     const key: AttemptKey = { taskId: task.id, attempt: task.attempt + 1, leaseId: newId() };
-    let logBase = this.o.logs.size(task.id);
+    let logBase = await this.o.logs.size(task.id);
     if (key.attempt > 1) {
-      const newline = logBase > 0 && this.o.logs.read(task.id, logBase - 1, 1)[0] !== 0x0a ? "\n" : "";
+      const newline = logBase > 0 && (await this.o.logs.read(task.id, logBase - 1, 1))[0] !== 0x0a ? "\n" : "";
       const marker = `${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`;
-      logBase = this.o.logs.append(task.id, logBase, Buffer.from(marker));
+      logBase = await this.o.logs.append(task.id, logBase, Buffer.from(marker));
     }
     const assigned = await this.o.store.tasks.assign({
       taskId: task.id,
@@ -471,7 +474,8 @@ export class Scheduler {
       session.runningByQueue.set(active.queue, Math.max(0, running));
     }
     if (!ended) return;
-    await this.o.store.tasks.setLogSize(task.id, this.o.logs.size(task.id));
+    await this.o.store.tasks.setLogSize(task.id, await this.o.logs.size(task.id));
+    void this.o.logs.seal(task.id);
     const type = end.taskStatus === "waiting" ? "task.requeued" : end.taskStatus === "stopped" ? "task.stopped" : "task.finished";
     await this.publishTask(type, task.id, { attempt: String(active.key.attempt), result: end.result });
     this.kick();

@@ -1,79 +1,189 @@
 import { EventEmitter } from "node:events";
-import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, createReadStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Logger } from "pino";
+import type { BlobStore } from "../blob/blob-store.js";
+import type { LogSegmentStore } from "../store/log-segment-store.js";
+
+/** Dependencies and limits of the task log store. */
+export interface TaskLogStoreOptions {
+  /** Directory of the live (unsealed) log files. */
+  dir: string;
+  segments: LogSegmentStore;
+  blobs: BlobStore;
+  logger: Logger;
+  /** A live file is sealed into a blob once it reaches this size. Default 8 MiB. */
+  segmentBytes?: number;
+}
+
+/** One contiguous piece of a task's log: a live file, or a sealed blob. */
+interface Part {
+  start: number;
+  length: number;
+  /** Set while the bytes are in a live file. */
+  file?: string;
+  /** Set once the bytes are in the blob store. */
+  sha256?: string;
+  /** No more appends go to this part (it is being, or has been, sealed). */
+  closed: boolean;
+}
+
+interface LogState {
+  parts: Part[];
+  size: number;
+  /** Chain of seal operations, in order. */
+  sealing: Promise<void>;
+}
 
 /**
- * Task logs as append-only files, one per task, under a directory of the data dir. Offsets are
- * byte offsets into the task's whole log. append() is synchronous, so concurrent callers cannot
- * interleave; it refuses any offset but the current size, which is how the agent protocol keeps
- * logs exact. Listeners of "append" receive the task id after every append.
+ * Task logs as chunked blobs. Bytes are appended to a live file per task (`<dir>/<task>/<start>`);
+ * when it reaches segmentBytes, or when seal() is called at the end of an attempt, the file is
+ * sealed: copied into the content-addressed blob store, indexed as a segment, then deleted.
+ * Offsets are byte offsets into the task's whole log. append() refuses any offset but the
+ * current size, which is how the agent protocol keeps logs exact. A crash between the steps of a
+ * seal leaves either the file or the segment, and loading repairs it. Listeners of "append"
+ * receive the task id after every append.
  */
 export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
-  private readonly sizes = new Map<string, number>();
+  private readonly states = new Map<string, Promise<LogState>>();
+  private readonly segmentBytes: number;
 
-  constructor(private readonly dir: string) {
+  constructor(private readonly o: TaskLogStoreOptions) {
     super();
     this.setMaxListeners(0);
-    mkdirSync(dir, { recursive: true });
+    this.segmentBytes = o.segmentBytes ?? 8 * 1024 * 1024;
+    mkdirSync(o.dir, { recursive: true });
   }
 
   /** Bytes stored for the task (0 when it has no log). */
-  size(taskId: string): number {
-    let size = this.sizes.get(taskId);
-    if (size === undefined) {
-      try {
-        size = statSync(this.path(taskId)).size;
-      } catch {
-        size = 0;
-      }
-      this.sizes.set(taskId, size);
-    }
-    return size;
+  async size(taskId: string): Promise<number> {
+    return (await this.load(taskId)).size;
   }
 
   /** Appends data at offset, which must equal size(); returns the new size. */
-  append(taskId: string, offset: number, data: Uint8Array): number {
-    const size = this.size(taskId);
-    if (offset !== size) throw new Error(`log append at ${offset} but ${taskId} has ${size} bytes`);
-    const fd = openSync(this.path(taskId), "a");
-    try {
-      let written = 0;
-      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
-    } finally {
-      closeSync(fd);
+  async append(taskId: string, offset: number, data: Uint8Array): Promise<number> {
+    const state = await this.load(taskId);
+    if (offset !== state.size) throw new Error(`log append at ${offset} but ${taskId} has ${state.size} bytes`);
+    let live = state.parts[state.parts.length - 1];
+    if (!live || live.closed) {
+      mkdirSync(join(this.o.dir, taskId), { recursive: true });
+      live = { start: state.size, length: 0, file: join(this.o.dir, taskId, String(state.size)), closed: false };
+      state.parts.push(live);
     }
-    this.sizes.set(taskId, size + data.length);
+    appendFileSync(live.file as string, data);
+    live.length += data.length;
+    state.size += data.length;
     this.emit("append", taskId);
-    return size + data.length;
+    if (live.length >= this.segmentBytes) this.close(taskId, state, live);
+    return state.size;
   }
 
-  /** Reads up to maxBytes from offset; an empty buffer at or past the end. */
-  read(taskId: string, offset: number, maxBytes: number): Buffer {
-    const size = this.size(taskId);
-    if (offset >= size) return Buffer.alloc(0);
-    const length = Math.min(maxBytes, size - offset);
-    const buffer = Buffer.allocUnsafe(length);
-    const fd = openSync(this.path(taskId), "r");
-    try {
-      let read = 0;
-      while (read < length) {
-        const n = readSync(fd, buffer, read, length - read, offset + read);
-        if (n === 0) break;
-        read += n;
-      }
-      return buffer.subarray(0, read);
-    } finally {
-      closeSync(fd);
+  /** Reads up to maxBytes from offset (possibly fewer: one part at a time); empty at the end. */
+  async read(taskId: string, offset: number, maxBytes: number): Promise<Buffer> {
+    const state = await this.load(taskId);
+    const part = state.parts.find((p) => p.start <= offset && offset < p.start + p.length);
+    if (!part) return Buffer.alloc(0);
+    const from = offset - part.start;
+    const length = Math.min(maxBytes, part.length - from);
+    if (part.file) return readFileRange(part.file, from, length);
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const stream = await this.o.blobs.get(part.sha256 as string, from);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= length) break;
     }
+    stream.destroy();
+    return Buffer.concat(chunks).subarray(0, length);
   }
 
-  /** Deletes the task's log. */
-  remove(taskId: string): void {
-    rmSync(this.path(taskId), { force: true });
-    this.sizes.delete(taskId);
+  /** Seals the live file into a blob segment; resolves when every pending seal is done. */
+  async seal(taskId: string): Promise<void> {
+    const state = await this.load(taskId);
+    const live = state.parts[state.parts.length - 1];
+    if (live && !live.closed && live.length > 0) this.close(taskId, state, live);
+    await state.sealing;
   }
 
-  private path(taskId: string): string {
-    return join(this.dir, `${taskId}.log`);
+  /** Deletes the task's log: live files, segments, and blobs no other segment uses. */
+  async remove(taskId: string): Promise<void> {
+    const state = await this.load(taskId);
+    await state.sealing;
+    rmSync(join(this.o.dir, taskId), { recursive: true, force: true });
+    for (const sha256 of await this.o.segments.deleteTask(taskId)) await this.o.blobs.delete(sha256);
+    this.states.delete(taskId);
+  }
+
+  private load(taskId: string): Promise<LogState> {
+    let state = this.states.get(taskId);
+    if (!state) {
+      state = this.loadFromDisk(taskId);
+      this.states.set(taskId, state);
+      state.catch(() => this.states.delete(taskId));
+    }
+    return state;
+  }
+
+  private async loadFromDisk(taskId: string): Promise<LogState> {
+    const parts: Part[] = (await this.o.segments.list(taskId)).map((s) => ({
+      start: s.start,
+      length: s.length,
+      sha256: s.sha256,
+      closed: true,
+    }));
+    const state: LogState = { parts, size: 0, sealing: Promise.resolve() };
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(this.o.dir, taskId)).filter((f) => /^\d+$/.test(f));
+    } catch {
+      // No live files.
+    }
+    for (const name of files.sort((a, b) => Number(a) - Number(b))) {
+      const file = join(this.o.dir, taskId, name);
+      if (parts.some((p) => p.start === Number(name))) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      parts.push({ start: Number(name), length: statSync(file).size, file, closed: false });
+    }
+    parts.sort((a, b) => a.start - b.start);
+    for (const part of parts.slice(0, -1)) if (part.file) this.close(taskId, state, part);
+    const last = parts[parts.length - 1];
+    state.size = last ? last.start + last.length : 0;
+    return state;
+  }
+
+  private close(taskId: string, state: LogState, part: Part): void {
+    part.closed = true;
+    state.sealing = state.sealing.then(async () => {
+      try {
+        const file = part.file as string;
+        const info = await this.o.blobs.put(createReadStream(file));
+        await this.o.segments.add({ taskId, start: part.start, length: part.length, sha256: info.sha256 });
+        part.sha256 = info.sha256;
+        delete part.file;
+        await rm(file, { force: true });
+      } catch (err) {
+        this.o.logger.error({ err, taskId, start: part.start }, "sealing a log segment failed; the live file is kept");
+      }
+    });
+  }
+}
+
+function readFileRange(file: string, from: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  const fd = openSync(file, "r");
+  try {
+    let read = 0;
+    while (read < length) {
+      const n = readSync(fd, buffer, read, length - read, from + read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buffer.subarray(0, read);
+  } finally {
+    closeSync(fd);
   }
 }

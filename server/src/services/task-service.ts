@@ -45,7 +45,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
   };
 
   const view = async (task: TaskRecord) =>
-    taskToProto(task, await o.store.tasks.attempts(task.id), o.scheduler.explainWaiting(task), o.logs.size(task.id));
+    taskToProto(task, await o.store.tasks.attempts(task.id), o.scheduler.explainWaiting(task), await o.logs.size(task.id));
 
   const insert = async (ownerId: string, spec: TaskSpec, targetNode: string): Promise<TaskRecord> => {
     const issues = validateTaskSpec(spec);
@@ -123,12 +123,14 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
         pipelineId: req.pipelineId || undefined,
         queue: req.queue || undefined,
         beforeSeq,
-        limit,
+        limit: limit + 1,
       });
-      const last = tasks[tasks.length - 1];
+      // One more than the page is read so that the last page says so with an empty token.
+      const page = tasks.slice(0, limit);
+      const last = page[page.length - 1];
       return {
-        tasks: await Promise.all(tasks.map(view)),
-        nextPageToken: tasks.length === limit && last ? String(last.seq) : "",
+        tasks: await Promise.all(page.map(view)),
+        nextPageToken: tasks.length > limit && last ? String(last.seq) : "",
       };
     },
 
@@ -166,7 +168,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
         throw new ConnectError(`task ${task.id} was just dispatched; stop it before removing it`, Code.FailedPrecondition);
       }
       await o.store.tasks.delete(task.id);
-      o.logs.remove(task.id);
+      await o.logs.remove(task.id);
       await o.events.publish("task.deleted", task.id);
       return {};
     },
@@ -174,35 +176,38 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
     async *followTaskLog(req, ctx) {
       let task = await load(ctx, req.id);
       let offset = Number(req.offset);
+      let signalled = false;
       let wake: (() => void) | undefined;
+      const notify = () => {
+        signalled = true;
+        wake?.();
+      };
       const onAppend = (id: string) => {
-        if (id === task.id) wake?.();
+        if (id === task.id) notify();
       };
       const unlisten = o.events.listen((e) => {
-        if (e.subjectId === task.id) wake?.();
+        if (e.subjectId === task.id) notify();
       });
       o.logs.on("append", onAppend);
-      const onAbort = () => wake?.();
-      ctx.signal.addEventListener("abort", onAbort);
+      ctx.signal.addEventListener("abort", notify);
       try {
         for (;;) {
-          const data = o.logs.read(task.id, offset, LOG_READ_BYTES);
+          signalled = false;
+          const data = await o.logs.read(task.id, offset, LOG_READ_BYTES);
           if (data.length > 0) {
             yield { offset: BigInt(offset), data, status: statusToProto(task.status) };
             offset += data.length;
             continue;
           }
           if (!req.follow || FINISHED.includes(task.status)) return;
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
+          if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
           if (ctx.signal.aborted) return;
           task = (await o.store.tasks.get(task.id)) ?? { ...task, status: "done" };
         }
       } finally {
         o.logs.off("append", onAppend);
-        ctx.signal.removeEventListener("abort", onAbort);
+        ctx.signal.removeEventListener("abort", notify);
         unlisten();
       }
     },

@@ -109,6 +109,17 @@ const MIGRATIONS: readonly string[] = [
   UPDATE tasks SET type = json_extract(definition, '$.type');
   CREATE INDEX tasks_dispatch ON tasks (status, queue, type, owner_id, seq);
   `,
+  // 3: sealed task log segments (the bytes live in the blob store).
+  `
+  CREATE TABLE log_segments (
+    task_id TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (task_id, start)
+  );
+  CREATE INDEX log_segments_blob ON log_segments (sha256);
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */

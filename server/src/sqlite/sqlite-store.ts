@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import type { Store } from "../store/store.js";
 import { migrate } from "./migrations.js";
 import { SqliteEventStore } from "./sqlite-event-store.js";
+import { SqliteLogSegmentStore } from "./sqlite-log-segment-store.js";
 import { SqliteNodeStore } from "./sqlite-node-store.js";
 import { SqliteTaskStore } from "./sqlite-task-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
@@ -23,6 +24,7 @@ export function openSqliteStore(path: string): Store {
     nodes: new SqliteNodeStore(db),
     users: new SqliteUserStore(db),
     events: new SqliteEventStore(db),
+    logSegments: new SqliteLogSegmentStore(db),
     close: async () => {
       db.close();
     },

@@ -156,6 +156,10 @@ export class SqliteTaskStore implements TaskStore {
     ).map(toTask);
   }
 
+  async listActive(): Promise<TaskRecord[]> {
+    return (this.db.prepare(`SELECT * FROM tasks WHERE status IN ${ACTIVE} ORDER BY seq`).all() as TaskRow[]).map(toTask);
+  }
+
   async listExpiredLeases(now: number): Promise<TaskRecord[]> {
     return (
       this.db

@@ -1,4 +1,5 @@
 import type { EventStore } from "./event-store.js";
+import type { LogSegmentStore } from "./log-segment-store.js";
 import type { NodeStore } from "./node-store.js";
 import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
@@ -12,5 +13,6 @@ export interface Store {
   readonly nodes: NodeStore;
   readonly users: UserStore;
   readonly events: EventStore;
+  readonly logSegments: LogSegmentStore;
   close(): Promise<void>;
 }

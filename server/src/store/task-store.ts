@@ -168,6 +168,8 @@ export interface TaskStore {
   listWaiting(query: WaitingQuery): Promise<TaskRecord[]>;
   /** Tasks in setup, running or stop whose attempt runs on the node. */
   listActiveOnNode(nodeId: string): Promise<TaskRecord[]>;
+  /** Every task in setup, running or stop (an attempt holds a lease). */
+  listActive(): Promise<TaskRecord[]>;
   /** Active tasks whose lease expired before now. */
   listExpiredLeases(now: number): Promise<TaskRecord[]>;
   attempts(taskId: string): Promise<AttemptRecord[]>;
