@@ -9,6 +9,7 @@ import {
   AttemptRefSchema,
   CancelReason,
   ConnectRequestSchema,
+  executorForTaskType,
   PROTOCOL_VERSION,
   QueueSlotsSchema,
   RunningAttemptSchema,
@@ -510,9 +511,10 @@ class AgentRunner implements Agent {
     let failure: string | undefined;
     let result: ExecutorResult | undefined;
     let executor: Executor | undefined;
-    if (this.executors.includes(spec.type)) {
+    const kind = executorForTaskType(spec.type);
+    if (kind !== undefined && this.executors.includes(kind)) {
       try {
-        executor = this.factory(spec.type, {
+        executor = this.factory(kind, {
           taskId: a.ref.taskId,
           attempt: a.ref.attempt,
           spec,
@@ -522,7 +524,7 @@ class AgentRunner implements Agent {
           logger: a.logger,
         });
       } catch (err) {
-        failure = `cannot create the ${spec.type} executor: ${errorMessage(err)}`;
+        failure = `cannot create the ${kind} executor: ${errorMessage(err)}`;
       }
     }
     if (!executor && failure === undefined) {
