@@ -189,3 +189,99 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number,
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** An agent process started by spawnAgent, not yet known to be connected. */
+export interface AgentProc extends Proc {
+  stateDir: string;
+  /** Its stderr (pino JSON lines) parsed, in order; non-JSON lines are kept as { msg: line }. */
+  logLines(): { level?: number; msg?: string; [key: string]: unknown }[];
+}
+
+/**
+ * Starts mottainai-agent against a server without waiting for it to connect: for agents that
+ * are expected to fail (a revoked registration token) or whose connection is awaited otherwise.
+ * With a registration token (`options.registrationToken` empty: none, for a stored credential).
+ */
+export function spawnAgent(
+  server: { url: string },
+  options: { registrationToken?: string; name: string; stateDir?: string; args?: string[] },
+): AgentProc {
+  const stateDir = options.stateDir ?? tempDir("agent");
+  const child = spawn(
+    process.execPath,
+    [
+      AGENT_MAIN,
+      "--server",
+      server.url,
+      ...(options.registrationToken ? ["--registration-token", options.registrationToken] : []),
+      "--name",
+      options.name,
+      "--state-dir",
+      stateDir,
+      ...(options.args ?? []),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => stderr.push(line));
+  const proc = track(child, `agent ${options.name}`);
+  return {
+    ...proc,
+    stateDir,
+    logLines: () =>
+      stderr.map((line) => {
+        try {
+          return JSON.parse(line) as { level?: number; msg?: string };
+        } catch {
+          return { msg: line };
+        }
+      }),
+  };
+}
+
+/** A CLI process that keeps running (`events tail`, `task log --follow`), read line by line. */
+export interface CliStream {
+  child: ChildProcess;
+  /** Complete stdout lines received so far. */
+  lines: string[];
+  /** Resolves once check(lines) is truthy; throws after timeoutMs with the lines and stderr. */
+  waitForLines<T>(check: (lines: string[]) => T | undefined | false, timeoutMs?: number): Promise<T>;
+  /** Sends SIGINT (Ctrl-C) and resolves with the exit code and stderr once it ended. */
+  interrupt(): Promise<{ code: number | string; stderr: string }>;
+}
+
+/** Starts the mottainai CLI as a long-running child; see {@link CliStream}. Stopped by cleanupAll() too. */
+export function cliStream(args: string[], env: Record<string, string | undefined> = {}): CliStream {
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("close", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  });
+  function waitForLines<T>(check: (lines: string[]) => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+    return waitFor(
+      () => check(lines) || undefined,
+      timeoutMs,
+      () => `CLI ${args.join(" ")} did not print the expected lines; stdout:\n${lines.join("\n")}\nstderr:\n${stderr}`,
+    ) as Promise<T>;
+  }
+  return {
+    child,
+    lines,
+    waitForLines,
+    async interrupt() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+      const code = await exited;
+      return { code, stderr };
+    },
+  };
+}
