@@ -417,8 +417,9 @@ export class Scheduler {
     this.lastServed.set(task.ownerId, ++this.serveCounter);
     session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
     this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase, deadline: deadlineOf(task, now) });
-    session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
+    // The event is stored first, so that task.assigned always precedes what the agent reports.
     await this.publishTask("task.assigned", task.id, { node_id: session.node.id, attempt: String(key.attempt) });
+    session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
     return true;
   }
 

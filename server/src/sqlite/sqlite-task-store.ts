@@ -275,8 +275,8 @@ export class SqliteTaskStore implements TaskStore {
     return (
       this.db
         .prepare(
-          `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', infra_failures = 0,
-             script_retries = 0, end_time = NULL, not_before = ?, update_time = ?
+          `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
+             infra_failures = 0, script_retries = 0, start_time = NULL, end_time = NULL, not_before = ?, update_time = ?
            WHERE id = ? AND status IN ('done', 'stopped')`,
         )
         .run(now, now, taskId).changes > 0
