@@ -1,0 +1,142 @@
+import { isAbsolute, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+/** Names accepted by --only, in the order the runner runs them. */
+export const BENCHMARK_NAMES = ["dispatch", "throughput", "logs", "failover", "idle"] as const;
+
+/** One of BENCHMARK_NAMES. */
+export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
+
+/** Everything the command line controls; defaults are the full run, --quick the small one. */
+export interface BenchOptions {
+  only: BenchmarkName[];
+  /** Where to write the JSON array of rows, if anywhere. */
+  jsonFile: string | undefined;
+  /** Extra node flags for every mottainai-server process, e.g. ["--cpu-prof", "--cpu-prof-dir=…"]. */
+  serverNodeFlags: string[];
+  /** Sequential tasks timed by the dispatch latency benchmark (plus a warm-up of a tenth). Default 500, quick 100. */
+  dispatchTasks: number;
+  /** Tasks of the throughput benchmark. Default 5000, quick 1000. */
+  throughputTasks: number;
+  /** Simulated agents of the throughput benchmark. Default 50. */
+  throughputAgents: number;
+  /** Slots of each of those agents. Default 4. */
+  throughputSlots: number;
+  /** CreateTask calls in flight at once. Default 64. */
+  createInFlight: number;
+  /** Bytes streamed by the log benchmark. Default 512 MiB, quick 64 MiB. */
+  logBytes: number;
+  /** Rounds of the failover benchmark (the median is reported). Default 7, quick 3. */
+  failoverRounds: number;
+  /** Idle simulated agents. Default 10,000, quick 1,000. */
+  idleAgents: number;
+  /** Child processes that hold them. Default 4. */
+  idleProcesses: number;
+  /** Heartbeat interval given to the idle agents, in ms. Default 10 s (the server's default). */
+  idleHeartbeatMs: number;
+  /** Wall time over which the server's CPU is measured, in ms. Default 30 s, quick 10 s. */
+  idleWindowMs: number;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --only NAME[,NAME]        run only these: ${BENCHMARK_NAMES.join(", ")}
+  --json FILE               also write the rows as a JSON array to FILE
+  --quick                   smaller counts (about 75 s instead of about 4 min)
+  --server-node-flags="F …" extra node flags for the servers, e.g. --server-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --dispatch-tasks N        (500; quick 100)
+  --throughput-tasks N      (5000; quick 1000)
+  --throughput-agents N     (50)
+  --throughput-slots N      (4)
+  --create-in-flight N      (64)
+  --log-mib N               (512; quick 64)
+  --failover-rounds N       (7; quick 3)
+  --idle-agents N           (10000; quick 1000)
+  --idle-processes N        (4)
+  --idle-heartbeat-ms N     (10000)
+  --idle-window-ms N        (30000; quick 10000)`;
+
+/** Thrown for a bad command line; the message ends with the usage. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * Parses the runner's arguments. Relative --json paths are resolved against the directory npm was
+ * started from (INIT_CWD), since npm runs scripts in the repository root.
+ */
+export function parseBenchOptions(argv: string[], env: Record<string, string | undefined>): BenchOptions | "help" {
+  const intOptions = {
+    "dispatch-tasks": "dispatchTasks",
+    "throughput-tasks": "throughputTasks",
+    "throughput-agents": "throughputAgents",
+    "throughput-slots": "throughputSlots",
+    "create-in-flight": "createInFlight",
+    "log-mib": "logBytes",
+    "failover-rounds": "failoverRounds",
+    "idle-agents": "idleAgents",
+    "idle-processes": "idleProcesses",
+    "idle-heartbeat-ms": "idleHeartbeatMs",
+    "idle-window-ms": "idleWindowMs",
+  } as const;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        help: { type: "boolean", short: "h" },
+        quick: { type: "boolean" },
+        only: { type: "string" },
+        json: { type: "string" },
+        "server-node-flags": { type: "string" },
+        ...Object.fromEntries(Object.keys(intOptions).map((k) => [k, { type: "string" as const }])),
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return "help";
+  const quick = v.quick === true;
+  const options: BenchOptions = {
+    only: [...BENCHMARK_NAMES],
+    jsonFile: undefined,
+    serverNodeFlags: [],
+    dispatchTasks: quick ? 100 : 500,
+    throughputTasks: quick ? 1000 : 5000,
+    throughputAgents: 50,
+    throughputSlots: 4,
+    createInFlight: 64,
+    logBytes: (quick ? 64 : 512) * 1024 * 1024,
+    failoverRounds: quick ? 3 : 7,
+    idleAgents: quick ? 1000 : 10_000,
+    idleProcesses: 4,
+    idleHeartbeatMs: 10_000,
+    idleWindowMs: quick ? 10_000 : 30_000,
+  };
+  for (const [flag, key] of Object.entries(intOptions)) {
+    const raw = v[flag];
+    if (typeof raw !== "string") continue;
+    if (!/^[1-9]\d*$/.test(raw)) throw new UsageError(`--${flag}: expected a positive integer, got "${raw}"\n${USAGE}`);
+    options[key] = key === "logBytes" ? Number(raw) * 1024 * 1024 : Number(raw);
+  }
+  if (typeof v.only === "string") {
+    const names = v.only.split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = names.filter((n) => !(BENCHMARK_NAMES as readonly string[]).includes(n));
+    if (unknown.length > 0 || names.length === 0) {
+      throw new UsageError(`--only: unknown benchmark "${unknown.join(",")}"; expected ${BENCHMARK_NAMES.join(", ")}\n${USAGE}`);
+    }
+    options.only = BENCHMARK_NAMES.filter((n) => names.includes(n));
+  }
+  if (typeof v.json === "string") {
+    options.jsonFile = isAbsolute(v.json) ? v.json : resolve(env.INIT_CWD ?? process.cwd(), v.json);
+  }
+  if (typeof v["server-node-flags"] === "string") options.serverNodeFlags = v["server-node-flags"].split(/\s+/).filter(Boolean);
+  return options;
+}
+
+/** The usage text. */
+export function usage(): string {
+  return USAGE;
+}
