@@ -75,6 +75,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     logger: logger.child({ component: "scheduler" }),
     leaseTtlMs: config.leaseTtlMs,
     restartGraceMs: config.restartGraceMs,
+    disconnectGraceMs: config.heartbeatIntervalMs,
     maxInfraRetries: config.maxInfraRetries,
   });
   await scheduler.start();

@@ -18,9 +18,15 @@ export interface SchedulerOptions {
   leaseTtlMs: number;
   /** How long after start() agents have to re-claim the attempts that were running. */
   restartGraceMs: number;
+  /**
+   * How long an agent whose stream closed has to reconnect before the leases of its attempts
+   * expire (they are brought forward to this). The heartbeat interval is a good value: an agent
+   * that died is noticed within about one interval, one that blinked reconnects in time.
+   */
+  disconnectGraceMs: number;
   /** Attempts lost to infrastructure that are requeued before the task ends in error. */
   maxInfraRetries: number;
-  /** How often expired leases are looked for. Default min(1 s, lease TTL / 4). */
+  /** How often expired leases are looked for and heartbeats written. Default lease TTL / 10, 50 ms to 1 s. */
   sweepIntervalMs?: number;
   now?: () => number;
 }
@@ -79,6 +85,14 @@ export class Scheduler {
   /** Per owner, the serveCounter value of its latest assignment (fairness across owners). */
   private readonly lastServed = new Map<string, number>();
   private serveCounter = 0;
+  /** Heartbeat times not written yet, per node. */
+  private heartbeats = new Map<string, number>();
+  /**
+   * Whether a waiting task may exist. Cleared when a pass finds none in the store; set by
+   * anything that makes one (a task created, requeued or restarted). While it is clear, credits
+   * cost no dispatch pass, so thousands of idle agents connect in linear time.
+   */
+  private maybeWaiting = true;
   private dispatching = false;
   private dirty = false;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -106,10 +120,10 @@ export class Scheduler {
       });
       await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.restartGraceMs);
     }
-    const interval = this.o.sweepIntervalMs ?? Math.min(1000, Math.max(50, this.o.leaseTtlMs / 4));
+    const interval = this.o.sweepIntervalMs ?? Math.min(1000, Math.max(50, this.o.leaseTtlMs / 10));
     this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.o.logger.error({ err }, "lease sweep failed")), interval);
     this.sweepTimer.unref();
-    this.kick();
+    this.kick(true);
   }
 
   /** Stops the sweep and ends every agent stream; agents reconnect to the next server. */
@@ -188,6 +202,7 @@ export class Scheduler {
     session.closed = true;
     if (this.sessions.get(session.node.id) === session) {
       this.sessions.delete(session.node.id);
+      await this.o.store.tasks.shortenLeases(session.node.id, this.now() + this.o.disconnectGraceMs);
       await this.o.events.publish("node.disconnected", session.node.id, { kind: "node", value: session.node });
     }
   }
@@ -198,11 +213,16 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Renews every lease of the session's node. */
+  /**
+   * Renews every lease of the session's node (an idle node holds none: no write for it). The
+   * node's heartbeat time is written with the others at the next sweep, in one transaction.
+   */
   async heartbeat(session: AgentSession): Promise<void> {
     const now = this.now();
-    await this.o.store.tasks.renewLeases(session.node.id, now + this.o.leaseTtlMs);
-    await this.o.store.nodes.setHeartbeat(session.node.id, now);
+    let holdsLeases = false;
+    for (const running of session.runningByQueue.values()) holdsLeases ||= running > 0;
+    if (holdsLeases) await this.o.store.tasks.renewLeases(session.node.id, now + this.o.leaseTtlMs);
+    this.heartbeats.set(session.node.id, now);
   }
 
   /** Records that an attempt's executor started its script. */
@@ -310,8 +330,10 @@ export class Scheduler {
     return "waiting for a free slot on a matching agent";
   }
 
-  /** Schedules a dispatch pass. */
-  kick(): void {
+  /** Schedules a dispatch pass; newWork says a waiting task may have appeared. */
+  kick(newWork = false): void {
+    if (newWork) this.maybeWaiting = true;
+    if (!this.maybeWaiting) return;
     this.dirty = true;
     if (!this.dispatching) {
       this.dispatching = true;
@@ -333,6 +355,11 @@ export class Scheduler {
   }
 
   private async dispatchPass(): Promise<void> {
+    if (!this.maybeWaiting) return;
+    if (!(await this.o.store.tasks.hasWaiting())) {
+      this.maybeWaiting = false;
+      return;
+    }
     const ready = [...this.sessions.values()].filter((s) => s.credit > 0 && !s.node.draining && !s.closed);
     if (ready.length === 0) return;
     const executors = new Set(ready.flatMap((s) => s.capabilities.executors));
@@ -465,6 +492,7 @@ export class Scheduler {
       taskId: active.key.taskId,
       attempt: active.key.attempt,
       leaseId: active.key.leaseId,
+      logSize: await this.o.logs.size(task.id),
       now: this.now(),
       ...end,
     });
@@ -475,11 +503,10 @@ export class Scheduler {
       session.runningByQueue.set(active.queue, Math.max(0, running));
     }
     if (!ended) return;
-    await this.o.store.tasks.setLogSize(task.id, await this.o.logs.size(task.id));
     void this.o.logs.seal(task.id);
     const type = end.taskStatus === "waiting" ? "task.requeued" : end.taskStatus === "stopped" ? "task.stopped" : "task.finished";
     await this.publishTask(type, task.id, { attempt: String(active.key.attempt), result: end.result });
-    this.kick();
+    this.kick(end.taskStatus === "waiting");
   }
 
   private async loseAttempt(active: ActiveAttempt, why: string): Promise<void> {
@@ -502,6 +529,13 @@ export class Scheduler {
 
   private async sweep(): Promise<void> {
     const now = this.now();
+    if (this.heartbeats.size > 0) {
+      const batch = this.heartbeats;
+      this.heartbeats = new Map();
+      await this.o.store.nodes.setHeartbeats(batch);
+    }
+    // Tasks whose eta passed become dispatchable without any other event.
+    this.kick();
     for (const active of this.active.values()) {
       if (active.deadline !== 0 && active.deadline <= now) {
         active.deadline = 0;

@@ -84,7 +84,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
       updateTime: t,
     });
     await o.events.publish("task.created", task.id, { kind: "task", value: task });
-    o.scheduler.kick();
+    o.scheduler.kick(true);
     return task;
   };
 
@@ -155,7 +155,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
         throw new ConnectError(`task ${task.id} has not ended (${task.status}); stop it first`, Code.FailedPrecondition);
       }
       await o.events.publish("task.restarted", task.id, { kind: "task", value: await o.store.tasks.get(task.id) });
-      o.scheduler.kick();
+      o.scheduler.kick(true);
       return { task: await view((await o.store.tasks.get(task.id)) ?? task) };
     },
 

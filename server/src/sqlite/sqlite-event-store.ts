@@ -1,5 +1,6 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { EventRecord, EventStore } from "../store/event-store.js";
+import { prepared } from "./statement-cache.js";
 
 interface EventRow {
   sequence: number;
@@ -48,7 +49,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async lastSequence(): Promise<number> {
-    const row = this.db.prepare("SELECT MAX(sequence) AS s FROM events").get() as { s: number | null };
+    const row = prepared(this.db, "SELECT MAX(sequence) AS s FROM events").get() as { s: number | null };
     return row.s ?? 0;
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { LogSegmentRecord, LogSegmentStore } from "../store/log-segment-store.js";
+import { prepared } from "./statement-cache.js";
 
 interface SegmentRow {
   task_id: string;
@@ -13,13 +14,12 @@ export class SqliteLogSegmentStore implements LogSegmentStore {
   constructor(private readonly db: Database) {}
 
   async add(s: LogSegmentRecord): Promise<void> {
-    this.db
-      .prepare("INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)")
+    prepared(this.db, "INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)")
       .run(s.taskId, s.start, s.length, s.sha256);
   }
 
   async list(taskId: string): Promise<LogSegmentRecord[]> {
-    return (this.db.prepare("SELECT * FROM log_segments WHERE task_id = ? ORDER BY start").all(taskId) as SegmentRow[]).map(
+    return (prepared(this.db, "SELECT * FROM log_segments WHERE task_id = ? ORDER BY start").all(taskId) as SegmentRow[]).map(
       (r) => ({ taskId: r.task_id, start: r.start, length: r.length, sha256: r.sha256 }),
     );
   }
@@ -27,10 +27,10 @@ export class SqliteLogSegmentStore implements LogSegmentStore {
   async deleteTask(taskId: string): Promise<string[]> {
     return this.db.transaction(() => {
       const digests = (
-        this.db.prepare("SELECT DISTINCT sha256 FROM log_segments WHERE task_id = ?").all(taskId) as { sha256: string }[]
+        prepared(this.db, "SELECT DISTINCT sha256 FROM log_segments WHERE task_id = ?").all(taskId) as { sha256: string }[]
       ).map((r) => r.sha256);
-      this.db.prepare("DELETE FROM log_segments WHERE task_id = ?").run(taskId);
-      const stillUsed = this.db.prepare("SELECT 1 FROM log_segments WHERE sha256 = ? LIMIT 1");
+      prepared(this.db, "DELETE FROM log_segments WHERE task_id = ?").run(taskId);
+      const stillUsed = prepared(this.db, "SELECT 1 FROM log_segments WHERE sha256 = ? LIMIT 1");
       return digests.filter((d) => stillUsed.get(d) === undefined);
     })();
   }

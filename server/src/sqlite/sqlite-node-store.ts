@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { NodeRecord, NodeStore, RegistrationTokenRecord } from "../store/node-store.js";
+import { prepared } from "./statement-cache.js";
 
 interface NodeRow {
   id: string;
@@ -56,8 +57,7 @@ export class SqliteNodeStore implements NodeStore {
   constructor(private readonly db: Database) {}
 
   async upsertByName(n: NodeRecord): Promise<NodeRecord> {
-    this.db
-      .prepare(
+    prepared(this.db, 
         `INSERT INTO nodes (id, name, hostname, credential_hash, draining, labels, queues, executors, capacity,
            agent_version, create_time, connect_time, last_heartbeat_time)
          VALUES (@id, @name, @hostname, @credentialHash, @draining, @labels, @queues, @executors, @capacity,
@@ -75,30 +75,29 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   async get(id: string): Promise<NodeRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM nodes WHERE id = ?").get(id) as NodeRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM nodes WHERE id = ?").get(id) as NodeRow | undefined;
     return row && toNode(row);
   }
 
   async getByName(name: string): Promise<NodeRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM nodes WHERE name = ?").get(name) as NodeRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM nodes WHERE name = ?").get(name) as NodeRow | undefined;
     return row && toNode(row);
   }
 
   async getByCredentialHash(hash: string): Promise<NodeRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM nodes WHERE credential_hash = ?").get(hash) as NodeRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM nodes WHERE credential_hash = ?").get(hash) as NodeRow | undefined;
     return row && toNode(row);
   }
 
   async list(): Promise<NodeRecord[]> {
-    return (this.db.prepare("SELECT * FROM nodes ORDER BY name").all() as NodeRow[]).map(toNode);
+    return (prepared(this.db, "SELECT * FROM nodes ORDER BY name").all() as NodeRow[]).map(toNode);
   }
 
   async updateConnection(
     id: string,
     f: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">,
   ): Promise<void> {
-    this.db
-      .prepare(
+    prepared(this.db, 
         `UPDATE nodes SET hostname = ?, labels = ?, queues = ?, executors = ?, capacity = ?, agent_version = ?,
            connect_time = ?, last_heartbeat_time = ? WHERE id = ?`,
       )
@@ -115,40 +114,42 @@ export class SqliteNodeStore implements NodeStore {
       );
   }
 
-  async setHeartbeat(id: string, time: number): Promise<void> {
-    this.db.prepare("UPDATE nodes SET last_heartbeat_time = ? WHERE id = ?").run(time, id);
+  async setHeartbeats(heartbeats: Map<string, number>): Promise<void> {
+    const update = prepared(this.db, "UPDATE nodes SET last_heartbeat_time = ? WHERE id = ?");
+    this.db.transaction(() => {
+      for (const [id, time] of heartbeats) update.run(time, id);
+    })();
   }
 
   async setDraining(id: string, draining: boolean): Promise<boolean> {
-    return this.db.prepare("UPDATE nodes SET draining = ? WHERE id = ?").run(draining ? 1 : 0, id).changes > 0;
+    return prepared(this.db, "UPDATE nodes SET draining = ? WHERE id = ?").run(draining ? 1 : 0, id).changes > 0;
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.db.prepare("DELETE FROM nodes WHERE id = ?").run(id).changes > 0;
+    return prepared(this.db, "DELETE FROM nodes WHERE id = ?").run(id).changes > 0;
   }
 
   async createRegistrationToken(t: RegistrationTokenRecord): Promise<void> {
-    this.db
-      .prepare(
+    prepared(this.db, 
         "INSERT INTO registration_tokens (id, description, hash, create_time, expire_time, revoked) VALUES (?, ?, ?, ?, ?, ?)",
       )
       .run(t.id, t.description, t.hash, t.createTime, t.expireTime, t.revoked ? 1 : 0);
   }
 
   async getRegistrationTokenByHash(hash: string): Promise<RegistrationTokenRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM registration_tokens WHERE hash = ?").get(hash) as
+    const row = prepared(this.db, "SELECT * FROM registration_tokens WHERE hash = ?").get(hash) as
       | RegistrationTokenRow
       | undefined;
     return row && toRegistrationToken(row);
   }
 
   async listRegistrationTokens(): Promise<RegistrationTokenRecord[]> {
-    return (this.db.prepare("SELECT * FROM registration_tokens ORDER BY create_time").all() as RegistrationTokenRow[]).map(
+    return (prepared(this.db, "SELECT * FROM registration_tokens ORDER BY create_time").all() as RegistrationTokenRow[]).map(
       toRegistrationToken,
     );
   }
 
   async revokeRegistrationToken(id: string): Promise<boolean> {
-    return this.db.prepare("UPDATE registration_tokens SET revoked = 1 WHERE id = ?").run(id).changes > 0;
+    return prepared(this.db, "UPDATE registration_tokens SET revoked = 1 WHERE id = ?").run(id).changes > 0;
   }
 }

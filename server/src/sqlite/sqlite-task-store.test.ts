@@ -49,7 +49,7 @@ describe("SqliteTaskStore", () => {
     assert.equal(await store.tasks.markRunning("a", 1, "L1", 6), true);
     const end = {
       taskId: "a", attempt: 1, leaseId: "stale", result: "success" as const, exitCode: 0, error: "",
-      taskStatus: "done" as const, infraFailures: 0, scriptRetries: 0, now: 7,
+      taskStatus: "done" as const, infraFailures: 0, scriptRetries: 0, logSize: 3, now: 7,
     };
     assert.equal(await store.tasks.endAttempt(end), false);
     assert.equal(await store.tasks.endAttempt({ ...end, leaseId: "L1" }), true);
@@ -59,6 +59,7 @@ describe("SqliteTaskStore", () => {
     assert.equal(task?.result, "success");
     assert.equal(task?.exitCode, 0);
     assert.equal(task?.endTime, 7);
+    assert.equal(task?.logSize, 3);
   });
 
   it("requeues an attempt as waiting and finds expired leases", async () => {
@@ -71,7 +72,7 @@ describe("SqliteTaskStore", () => {
     assert.equal(
       await store.tasks.endAttempt({
         taskId: "a", attempt: 1, leaseId: "L1", result: "error", exitCode: null, error: "lease expired",
-        taskStatus: "waiting", infraFailures: 1, scriptRetries: 0, now: 300,
+        taskStatus: "waiting", infraFailures: 1, scriptRetries: 0, logSize: 0, now: 300,
       }),
       true,
     );

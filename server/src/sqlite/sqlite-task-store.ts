@@ -8,6 +8,7 @@ import type {
   TaskStore,
   WaitingQuery,
 } from "../store/task-store.js";
+import { prepared } from "./statement-cache.js";
 
 interface TaskRow {
   seq: number;
@@ -96,8 +97,7 @@ export class SqliteTaskStore implements TaskStore {
   constructor(private readonly db: Database) {}
 
   async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
-    const info = this.db
-      .prepare(
+    const info = prepared(this.db, 
         `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
            node_id, attempt, lease_id, lease_expire_time, infra_failures, script_retries, log_size, not_before,
            create_time, start_time, end_time, update_time)
@@ -110,7 +110,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM tasks WHERE id = ?").get(id) as TaskRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM tasks WHERE id = ?").get(id) as TaskRow | undefined;
     return row && toTask(row);
   }
 
@@ -137,7 +137,7 @@ export class SqliteTaskStore implements TaskStore {
       args.push(q.beforeSeq);
     }
     const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, q.limit) as TaskRow[]).map(toTask);
+    return (prepared(this.db, sql).all(...args, q.limit) as TaskRow[]).map(toTask);
   }
 
   async listWaiting(q: WaitingQuery): Promise<TaskRecord[]> {
@@ -147,45 +147,40 @@ export class SqliteTaskStore implements TaskStore {
         SELECT *, ROW_NUMBER() OVER (PARTITION BY owner_id ORDER BY seq) AS owner_rank FROM tasks
         WHERE status = 'waiting' AND not_before <= ? AND queue IN (${list(q.queues)}) AND type IN (${list(q.types)})
       ) WHERE owner_rank <= ? ORDER BY owner_rank, seq LIMIT ?`;
-    return (this.db.prepare(sql).all(q.now, ...q.queues, ...q.types, q.perOwner, q.limit) as TaskRow[]).map(toTask);
+    return (prepared(this.db, sql).all(q.now, ...q.queues, ...q.types, q.perOwner, q.limit) as TaskRow[]).map(toTask);
   }
 
-  async listActiveOnNode(nodeId: string): Promise<TaskRecord[]> {
-    return (
-      this.db.prepare(`SELECT * FROM tasks WHERE node_id = ? AND status IN ${ACTIVE} ORDER BY seq`).all(nodeId) as TaskRow[]
-    ).map(toTask);
+  async hasWaiting(): Promise<boolean> {
+    return prepared(this.db, "SELECT 1 FROM tasks WHERE status = 'waiting' LIMIT 1").get() !== undefined;
   }
 
   async listActive(): Promise<TaskRecord[]> {
-    return (this.db.prepare(`SELECT * FROM tasks WHERE status IN ${ACTIVE} ORDER BY seq`).all() as TaskRow[]).map(toTask);
+    return (prepared(this.db, `SELECT * FROM tasks WHERE status IN ${ACTIVE} ORDER BY seq`).all() as TaskRow[]).map(toTask);
   }
 
   async listExpiredLeases(now: number): Promise<TaskRecord[]> {
     return (
-      this.db
-        .prepare(`SELECT * FROM tasks WHERE status IN ${ACTIVE} AND lease_expire_time < ? ORDER BY seq`)
+      prepared(this.db, `SELECT * FROM tasks WHERE status IN ${ACTIVE} AND lease_expire_time < ? ORDER BY seq`)
         .all(now) as TaskRow[]
     ).map(toTask);
   }
 
   async attempts(taskId: string): Promise<AttemptRecord[]> {
     return (
-      this.db.prepare("SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]
+      prepared(this.db, "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]
     ).map(toAttempt);
   }
 
   async assign(a: Assignment): Promise<boolean> {
     return this.db.transaction(() => {
-      const moved = this.db
-        .prepare(
+      const moved = prepared(this.db, 
           `UPDATE tasks SET status = 'setup', result = 'none', exit_code = NULL, error = '', node_id = ?, attempt = ?,
              lease_id = ?, lease_expire_time = ?, start_time = COALESCE(start_time, ?), end_time = NULL, update_time = ?
            WHERE id = ? AND status = 'waiting' AND attempt = ?`,
         )
         .run(a.nodeId, a.fromAttempt + 1, a.leaseId, a.leaseExpireTime, a.now, a.now, a.taskId, a.fromAttempt);
       if (moved.changes === 0) return false;
-      this.db
-        .prepare(
+      prepared(this.db, 
           `INSERT INTO task_attempts (task_id, number, node_id, lease_id, status, result, exit_code, error, log_base,
              start_time, end_time) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL)`,
         )
@@ -196,36 +191,35 @@ export class SqliteTaskStore implements TaskStore {
 
   async markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean> {
     return this.db.transaction(() => {
-      const moved = this.db
-        .prepare(
+      const moved = prepared(this.db, 
           "UPDATE tasks SET status = 'running', update_time = ? WHERE id = ? AND attempt = ? AND lease_id = ? AND status = 'setup'",
         )
         .run(now, taskId, attempt, leaseId);
       if (moved.changes === 0) return false;
-      this.db
-        .prepare("UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?")
+      prepared(this.db, "UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?")
         .run(taskId, attempt);
       return true;
     })();
   }
 
   async renewLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
-    this.db
-      .prepare(`UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`)
+    prepared(this.db, `UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`)
       .run(leaseExpireTime, nodeId);
   }
 
-  async setLogSize(taskId: string, logSize: number): Promise<void> {
-    this.db.prepare("UPDATE tasks SET log_size = ? WHERE id = ?").run(logSize, taskId);
+  async shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
+    prepared(this.db, `UPDATE tasks SET lease_expire_time = MIN(lease_expire_time, ?) WHERE node_id = ? AND status IN ${ACTIVE}`).run(
+      leaseExpireTime,
+      nodeId,
+    );
   }
 
   async endAttempt(e: AttemptEnd): Promise<boolean> {
     return this.db.transaction(() => {
       const finished = e.taskStatus !== "waiting";
-      const moved = this.db
-        .prepare(
+      const moved = prepared(this.db, 
           `UPDATE tasks SET status = ?, result = ?, exit_code = ?, error = ?, lease_id = '', lease_expire_time = 0,
-             infra_failures = ?, script_retries = ?, end_time = ?, update_time = ?
+             infra_failures = ?, script_retries = ?, log_size = ?, end_time = ?, update_time = ?
            WHERE id = ? AND attempt = ? AND lease_id = ? AND status IN ${ACTIVE}`,
         )
         .run(
@@ -235,6 +229,7 @@ export class SqliteTaskStore implements TaskStore {
           finished ? e.error : "",
           e.infraFailures,
           e.scriptRetries,
+          e.logSize,
           finished ? e.now : null,
           e.now,
           e.taskId,
@@ -242,8 +237,7 @@ export class SqliteTaskStore implements TaskStore {
           e.leaseId,
         );
       if (moved.changes === 0) return false;
-      this.db
-        .prepare(
+      prepared(this.db, 
           `UPDATE task_attempts SET status = ?, result = ?, exit_code = ?, error = ?, end_time = ?
            WHERE task_id = ? AND number = ?`,
         )
@@ -254,16 +248,14 @@ export class SqliteTaskStore implements TaskStore {
 
   async requestStop(taskId: string, now: number): Promise<boolean> {
     return (
-      this.db
-        .prepare("UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running')")
+      prepared(this.db, "UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running')")
         .run(now, taskId).changes > 0
     );
   }
 
   async stopWaiting(taskId: string, now: number): Promise<boolean> {
     return (
-      this.db
-        .prepare(
+      prepared(this.db, 
           `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
              update_time = ? WHERE id = ? AND status = 'waiting'`,
         )
@@ -273,8 +265,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async restart(taskId: string, now: number): Promise<boolean> {
     return (
-      this.db
-        .prepare(
+      prepared(this.db, 
           `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
              infra_failures = 0, script_retries = 0, start_time = NULL, end_time = NULL, not_before = ?, update_time = ?
            WHERE id = ? AND status IN ('done', 'stopped')`,
@@ -284,6 +275,6 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async delete(taskId: string): Promise<boolean> {
-    return this.db.prepare("DELETE FROM tasks WHERE id = ?").run(taskId).changes > 0;
+    return prepared(this.db, "DELETE FROM tasks WHERE id = ?").run(taskId).changes > 0;
   }
 }

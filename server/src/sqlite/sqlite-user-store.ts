@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { TokenRecord, UserRecord, UserStore } from "../store/user-store.js";
+import { prepared } from "./statement-cache.js";
 
 interface UserRow {
   id: string;
@@ -44,54 +45,52 @@ export class SqliteUserStore implements UserStore {
   constructor(private readonly db: Database) {}
 
   async count(): Promise<number> {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM users").get() as { n: number }).n;
+    return (prepared(this.db, "SELECT COUNT(*) AS n FROM users").get() as { n: number }).n;
   }
 
   async create(u: UserRecord): Promise<void> {
-    this.db
-      .prepare("INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)")
+    prepared(this.db, "INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)")
       .run(u.id, u.name, u.email, u.role, u.passwordHash, u.createTime);
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM users WHERE id = ?").get(id) as UserRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM users WHERE id = ?").get(id) as UserRow | undefined;
     return row && toUser(row);
   }
 
   async getByName(name: string): Promise<UserRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM users WHERE name = ?").get(name) as UserRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM users WHERE name = ?").get(name) as UserRow | undefined;
     return row && toUser(row);
   }
 
   async list(): Promise<UserRecord[]> {
-    return (this.db.prepare("SELECT * FROM users ORDER BY name").all() as UserRow[]).map(toUser);
+    return (prepared(this.db, "SELECT * FROM users ORDER BY name").all() as UserRow[]).map(toUser);
   }
 
   async createToken(t: TokenRecord): Promise<void> {
-    this.db
-      .prepare(
+    prepared(this.db, 
         "INSERT INTO tokens (id, name, user_id, hash, create_time, last_use_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
       )
       .run(t.id, t.name, t.userId, t.hash, t.createTime, t.lastUseTime, t.expireTime);
   }
 
   async getTokenByHash(hash: string): Promise<TokenRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE hash = ?").get(hash) as TokenRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM tokens WHERE hash = ?").get(hash) as TokenRow | undefined;
     return row && toToken(row);
   }
 
   async listTokens(userId?: string): Promise<TokenRecord[]> {
     const rows = userId
-      ? this.db.prepare("SELECT * FROM tokens WHERE user_id = ? ORDER BY create_time").all(userId)
-      : this.db.prepare("SELECT * FROM tokens ORDER BY create_time").all();
+      ? prepared(this.db, "SELECT * FROM tokens WHERE user_id = ? ORDER BY create_time").all(userId)
+      : prepared(this.db, "SELECT * FROM tokens ORDER BY create_time").all();
     return (rows as TokenRow[]).map(toToken);
   }
 
   async deleteToken(id: string): Promise<boolean> {
-    return this.db.prepare("DELETE FROM tokens WHERE id = ?").run(id).changes > 0;
+    return prepared(this.db, "DELETE FROM tokens WHERE id = ?").run(id).changes > 0;
   }
 
   async touchToken(id: string, time: number): Promise<void> {
-    this.db.prepare("UPDATE tokens SET last_use_time = ? WHERE id = ?").run(time, id);
+    prepared(this.db, "UPDATE tokens SET last_use_time = ? WHERE id = ?").run(time, id);
   }
 }

@@ -37,7 +37,8 @@ export interface NodeStore {
   list(): Promise<NodeRecord[]>;
   /** Writes the fields an agent reports in its hello. */
   updateConnection(id: string, fields: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">): Promise<void>;
-  setHeartbeat(id: string, time: number): Promise<void>;
+  /** Records the latest heartbeat time of many nodes in one write. */
+  setHeartbeats(heartbeats: Map<string, number>): Promise<void>;
   setDraining(id: string, draining: boolean): Promise<boolean>;
   delete(id: string): Promise<boolean>;
   createRegistrationToken(token: RegistrationTokenRecord): Promise<void>;

@@ -145,6 +145,8 @@ export interface AttemptEnd {
   taskStatus: TaskState;
   infraFailures: number;
   scriptRetries: number;
+  /** Bytes of the task's log committed so far. */
+  logSize: number;
   now: number;
 }
 
@@ -166,8 +168,8 @@ export interface TaskStore {
    * one owner and queue.
    */
   listWaiting(query: WaitingQuery): Promise<TaskRecord[]>;
-  /** Tasks in setup, running or stop whose attempt runs on the node. */
-  listActiveOnNode(nodeId: string): Promise<TaskRecord[]>;
+  /** Whether any task waits (whatever its queue, type or eta). */
+  hasWaiting(): Promise<boolean>;
   /** Every task in setup, running or stop (an attempt holds a lease). */
   listActive(): Promise<TaskRecord[]>;
   /** Active tasks whose lease expired before now. */
@@ -179,8 +181,8 @@ export interface TaskStore {
   markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean>;
   /** Extends the leases of every active attempt on the node. */
   renewLeases(nodeId: string, leaseExpireTime: number): Promise<void>;
-  /** Records the new committed log size. */
-  setLogSize(taskId: string, logSize: number): Promise<void>;
+  /** Brings the leases of every active attempt on the node forward to expire by leaseExpireTime. */
+  shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void>;
   /** Ends the current attempt; false when the lease is stale. */
   endAttempt(end: AttemptEnd): Promise<boolean>;
   /** Marks an active task as stop requested; false when it is not active. */
