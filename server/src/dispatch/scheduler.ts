@@ -424,7 +424,7 @@ export class Scheduler {
   private async assign(session: AgentSession, task: TaskRecord): Promise<boolean> {
     const now = this.now();
     const key: AttemptKey = { taskId: task.id, attempt: task.attempt + 1, leaseId: newId() };
-    let logBase = await this.o.logs.size(task.id);
+    let logBase = task.attempt === 0 ? 0 : await this.o.logs.size(task.id);
     if (key.attempt > 1) {
       const newline = logBase > 0 && (await this.o.logs.read(task.id, logBase - 1, 1))[0] !== 0x0a ? "\n" : "";
       const marker = `${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`;

@@ -1,5 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { EventRecord, EventStore } from "../store/event-store.js";
+import type { TaskRecord } from "../store/task-store.js";
+import { taskSnapshot } from "./task-snapshot.js";
 
 /**
  * Appends events to the store and fans them out to live subscribers in sequence order.
@@ -17,7 +19,10 @@ export class EventBus {
     this.emitter.setMaxListeners(0);
   }
 
-  /** Stores the event and notifies subscribers; resolves to the stored event. */
+  /**
+   * Stores the event and notifies subscribers; resolves to the stored event. A task payload is
+   * stored as its taskSnapshot (no script, environment or private key).
+   */
   async publish(
     type: string,
     subjectId: string,
@@ -29,7 +34,7 @@ export class EventBus {
       type,
       subjectId,
       payloadKind: payload.kind,
-      payload: payload.value,
+      payload: payload.kind === "task" ? taskSnapshot(payload.value as TaskRecord) : payload.value,
       attributes,
     });
     this.emitter.emit("event", event);

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { appendFileSync, closeSync, createReadStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -99,12 +99,18 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
     return Buffer.concat(chunks).subarray(0, length);
   }
 
-  /** Seals the live file into a blob segment; resolves when every pending seal is done. */
+  /**
+   * Seals the live file into a blob segment; resolves when every pending seal is done. The
+   * task's state then leaves memory (it is reloaded from the segments when needed), so memory
+   * holds only the logs of running tasks.
+   */
   async seal(taskId: string): Promise<void> {
-    const state = await this.load(taskId);
+    const entry = this.load(taskId);
+    const state = await entry;
     const live = state.parts[state.parts.length - 1];
     if (live && !live.closed && live.length > 0) this.close(taskId, state, live);
     await state.sealing;
+    if (state.parts.every((p) => !p.file) && this.states.get(taskId) === entry) this.states.delete(taskId);
   }
 
   /** Deletes the task's log: live files, segments, and blobs no other segment uses. */
@@ -134,12 +140,8 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
       closed: true,
     }));
     const state: LogState = { parts, size: 0, sealing: Promise.resolve() };
-    let files: string[] = [];
-    try {
-      files = readdirSync(join(this.o.dir, taskId)).filter((f) => /^\d+$/.test(f));
-    } catch {
-      // No live files.
-    }
+    const dir = join(this.o.dir, taskId);
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+$/.test(f)) : [];
     for (const name of files.sort((a, b) => Number(a) - Number(b))) {
       const file = join(this.o.dir, taskId, name);
       if (parts.some((p) => p.start === Number(name))) {

@@ -44,8 +44,12 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
     return task;
   };
 
-  const view = async (task: TaskRecord) =>
-    taskToProto(task, await o.store.tasks.attempts(task.id), o.scheduler.explainWaiting(task), await o.logs.size(task.id));
+  /** The wire task; the live log size only while an attempt runs (the store has it otherwise). */
+  const view = async (task: TaskRecord) => {
+    const active = !FINISHED.includes(task.status) && task.status !== "waiting";
+    const logSize = active ? await o.logs.size(task.id) : task.logSize;
+    return taskToProto(task, await o.store.tasks.attempts(task.id), o.scheduler.explainWaiting(task), logSize);
+  };
 
   const insert = async (ownerId: string, spec: TaskSpec, targetNode: string): Promise<TaskRecord> => {
     const issues = validateTaskSpec(spec);
