@@ -16,6 +16,7 @@ async function main(): Promise<number> {
   }
   const logger = pino({ level: config.logLevel, base: { service: "mottainai-server" } });
   const server = await startServer(config, logger);
+  process.stdout.write(`mottainai-server listening on http://${config.host}:${server.port}\n`);
   if (server.adminToken) {
     process.stdout.write(
       `Created user "admin". Its API token is shown once here and saved to ${config.adminTokenFile} (mode 0600):\n` +
