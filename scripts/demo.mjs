@@ -45,20 +45,9 @@ const server = start("mottainai-server", [join(root, "server/dist/main.js"), "--
 server.stderr.pipe(process.stderr);
 await new Promise((resolve) => {
   createInterface({ input: server.stdout }).on("line", (line) => {
-    if (!line.startsWith("{")) console.log(line);
-    if (line.includes('"mottainai-server listening"')) resolve();
+    console.log(line);
+    if (line.startsWith("mottainai-server listening on ")) resolve();
   });
-  // With --log-level warn the listening line is not logged: poll the health endpoint instead.
-  const poll = setInterval(async () => {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) {
-        clearInterval(poll);
-        resolve();
-      }
-    } catch {
-      /* not up yet */
-    }
-  }, 100);
 });
 const adminToken = readFileSync(join(serverDir, "admin-token"), "utf8").trim();
 const auth = (next) => (req) => (req.header.set("authorization", `Bearer ${adminToken}`), next(req));
