@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   EventService,
   NodeService,
@@ -12,7 +12,6 @@ import {
   TokenService,
   UserService,
   type Task,
-  type TaskSpec,
 } from "@mottainai/proto";
 import {
   adminClient,
@@ -28,8 +27,8 @@ import { freePort, startTcpProxy } from "./tcp-proxy.js";
 
 const FAST_LEASES = ["--heartbeat-interval", "200ms", "--lease-ttl", "1s"];
 
-const hostTask = (name: string, script: string[], extra: Partial<TaskSpec> = {}) =>
-  create(TaskSpecSchema, { name, type: "host", script, ...extra });
+const hostTask = (name: string, script: string[], extra: MessageInitShape<typeof TaskSpecSchema> = {}) =>
+  create(TaskSpecSchema, { ...extra, name, type: "host", script });
 
 async function until(server: ServerProc, id: string, done: (t: Task) => boolean, what: string, timeoutMs = 30_000): Promise<Task> {
   const tasks = adminClient(server, TaskService);

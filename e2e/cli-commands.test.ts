@@ -13,9 +13,11 @@ import {
   registrationToken,
   spawnAgent,
   startAgent,
+  startCluster,
   startServer,
   tempDir,
   waitFor,
+  type Cluster,
   type ServerProc,
 } from "./harness.js";
 
@@ -46,21 +48,13 @@ describe("CLI commands (server + agent + CLI processes)", function () {
   this.timeout(120_000);
   let server: ServerProc;
   let env: Record<string, string>;
+  let file: Cluster["file"];
   let dir: string;
 
   before(async () => {
-    server = await startServer();
-    await startAgent(server, { registrationToken: await registrationToken(server), name: "cli-agent" });
-    dir = tempDir("files");
-    env = { MOTTAINAI_SERVER: server.url, MOTTAINAI_TOKEN: server.adminToken, XDG_CONFIG_HOME: tempDir("config") };
+    ({ server, env, file, dir } = await startCluster("cli-agent"));
   });
   after(cleanupAll);
-
-  const file = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return path;
-  };
 
   /** Runs the CLI with the admin environment and expects success with nothing on stderr. */
   const ok = async (args: string[], extraEnv: Record<string, string> = {}): Promise<string> => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -103,25 +103,8 @@ export async function startServer(options: { dataDir?: string; args?: string[]; 
 export async function startAgent(
   server: { url: string; adminToken: string },
   options: { registrationToken: string; name: string; stateDir?: string; args?: string[] },
-): Promise<Proc & { stateDir: string }> {
-  const stateDir = options.stateDir ?? tempDir("agent");
-  const child = spawn(
-    process.execPath,
-    [
-      AGENT_MAIN,
-      "--server",
-      server.url,
-      "--registration-token",
-      options.registrationToken,
-      "--name",
-      options.name,
-      "--state-dir",
-      stateDir,
-      ...(options.args ?? []),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const proc = track(child, `agent ${options.name}`);
+): Promise<AgentProc> {
+  const proc = spawnAgent(server, options);
   const nodes = adminClient(server, NodeService);
   await waitFor(
     async () => {
@@ -131,7 +114,35 @@ export async function startAgent(
     20_000,
     () => `agent ${options.name} did not connect:\n${proc.output.join("\n")}`,
   );
-  return { ...proc, stateDir };
+  return proc;
+}
+
+/** A server with one connected agent, and what a CLI test needs around them. */
+export interface Cluster {
+  server: ServerProc;
+  /** Environment pointing the CLI at the server with the admin token, and its own config dir. */
+  env: Record<string, string>;
+  /** A temporary directory for the test's files. */
+  dir: string;
+  /** Writes a file into dir and returns its path. */
+  file(name: string, text: string): string;
+}
+
+/** Starts a server and one agent named agentName (host executor). */
+export async function startCluster(agentName: string): Promise<Cluster> {
+  const server = await startServer();
+  await startAgent(server, { registrationToken: await registrationToken(server), name: agentName });
+  const dir = tempDir("files");
+  return {
+    server,
+    dir,
+    env: { MOTTAINAI_SERVER: server.url, MOTTAINAI_TOKEN: server.adminToken, XDG_CONFIG_HOME: tempDir("config") },
+    file(name, text) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    },
+  };
 }
 
 /** A Connect client of service authenticated with the server's admin token. */
@@ -180,11 +191,11 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
 }
 
 /** Polls until check() is truthy or timeoutMs passes (then throws message()). */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, message: () => string): Promise<T> {
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, message: () => string): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(message());
     await new Promise((r) => setTimeout(r, 50));
   }

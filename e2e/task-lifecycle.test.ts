@@ -1,29 +1,18 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { TaskService } from "@mottainai/proto";
-import { adminClient, cleanupAll, cli, registrationToken, startAgent, startServer, tempDir, waitFor, type ServerProc } from "./harness.js";
+import { adminClient, cleanupAll, cli, startCluster, waitFor, type Cluster, type ServerProc } from "./harness.js";
 
 /** End to end: a real server and a real agent (host executor), driven through the real CLI. */
 describe("task lifecycle (server + agent + CLI processes)", function () {
   this.timeout(120_000);
   let server: ServerProc;
   let env: Record<string, string>;
-  let dir: string;
+  let file: Cluster["file"];
 
   before(async () => {
-    server = await startServer();
-    await startAgent(server, { registrationToken: await registrationToken(server), name: "e2e-agent-1" });
-    dir = tempDir("files");
-    env = { MOTTAINAI_SERVER: server.url, MOTTAINAI_TOKEN: server.adminToken, XDG_CONFIG_HOME: tempDir("config") };
+    ({ server, env, file } = await startCluster("e2e-agent-1"));
   });
   after(cleanupAll);
-
-  const file = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return path;
-  };
 
   const createTask = async (path: string): Promise<string> => {
     const r = await cli(["task", "create", "-f", path], env);
@@ -182,6 +171,6 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
       10_000,
       () => "task did not stop",
     );
-    assert.equal(task.result, "TASK_RESULT_ERROR");
+    assert.equal(task?.result, "TASK_RESULT_ERROR");
   });
 });
