@@ -197,7 +197,11 @@ export class Scheduler {
     return { session, reconciliation };
   }
 
-  /** Forgets a closed stream. Its attempts keep their leases until they expire or it returns. */
+  /**
+   * Forgets a closed stream. Its attempts' leases are brought forward to expire within the
+   * disconnect grace: an agent that comes back in time re-claims them, a dead one loses them.
+   * A stream replaced by a newer one of the same node, or closed by close(), changes nothing.
+   */
   async disconnect(session: AgentSession): Promise<void> {
     session.closed = true;
     if (this.sessions.get(session.node.id) === session) {
