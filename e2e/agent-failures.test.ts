@@ -30,7 +30,13 @@ const FAST_LEASES = ["--heartbeat-interval", "200ms", "--lease-ttl", "1s"];
 const hostTask = (name: string, script: string[], extra: MessageInitShape<typeof TaskSpecSchema> = {}) =>
   create(TaskSpecSchema, { ...extra, name, type: "host", script });
 
-async function until(server: ServerProc, id: string, done: (t: Task) => boolean, what: string, timeoutMs = 30_000): Promise<Task> {
+async function until(
+  server: ServerProc,
+  id: string,
+  done: (t: Task) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<Task> {
   const tasks = adminClient(server, TaskService);
   return waitFor(
     async () => {
@@ -87,7 +93,7 @@ describe("agent and server failures (real processes, killed for real)", function
     await startAgent(first, { registrationToken: await registrationToken(first), name: "steady" });
     // 40 lines of 100,000 bytes each (a known pattern), a pause after each: about 4 MB over 4 s.
     const script = [
-      "awk 'BEGIN { for (i = 0; i < 40; i++) { s = \"\"; for (j = 0; j < 12500; j++) s = s sprintf(\"%07d|\", i * 12500 + j); print s; fflush(); system(\"sleep 0.1\") } }'",
+      'awk \'BEGIN { for (i = 0; i < 40; i++) { s = ""; for (j = 0; j < 12500; j++) s = s sprintf("%07d|", i * 12500 + j); print s; fflush(); system("sleep 0.1") } }\'',
     ];
     const { task } = await adminClient(first, TaskService).createTask({ spec: hostTask("pattern", script) });
     await waitFor(
@@ -98,7 +104,11 @@ describe("agent and server failures (real processes, killed for real)", function
     first.child.kill("SIGKILL");
     await first.exited;
     await new Promise((r) => setTimeout(r, 1000));
-    const second = await startServer({ port, dataDir: first.dataDir, args: ["--heartbeat-interval", "200ms", "--lease-ttl", "2s"] });
+    const second = await startServer({
+      port,
+      dataDir: first.dataDir,
+      args: ["--heartbeat-interval", "200ms", "--lease-ttl", "2s"],
+    });
     const server = { ...second, adminToken: first.adminToken };
     const done = await until(server, task!.id, finished, "finished");
     assert.equal(done.result, TaskResult.SUCCESS);
@@ -113,15 +123,23 @@ describe("agent and server failures (real processes, killed for real)", function
     const log = await readLog(server, task!.id);
     assert.equal(log.length, 4_000_040);
     assert.ok(log.equals(Buffer.from(expected)), "stored log differs from what the script wrote");
-    assert.deepEqual((await eventTypes(server, task!.id)).filter((t) => t === "task.finished"), ["task.finished"]);
+    assert.deepEqual(
+      (await eventTypes(server, task!.id)).filter((t) => t === "task.finished"),
+      ["task.finished"],
+    );
   });
 
   it("an agent cut off until its lease expires is fenced when it returns and never reports a second completion", async () => {
     const server = await startServer({ args: FAST_LEASES });
     const proxy = await startTcpProxy(server.port);
-    await startAgent({ url: proxy.url, adminToken: server.adminToken }, { registrationToken: await registrationToken(server), name: "island" });
+    await startAgent(
+      { url: proxy.url, adminToken: server.adminToken },
+      { registrationToken: await registrationToken(server), name: "island" },
+    );
     const tasks = adminClient(server, TaskService);
-    const { task } = await tasks.createTask({ spec: hostTask("fenced", ["echo first", "sleep 3", "echo \"finished attempt $MOTTAINAI_TASK_ATTEMPT\""]) });
+    const { task } = await tasks.createTask({
+      spec: hostTask("fenced", ["echo first", "sleep 3", 'echo "finished attempt $MOTTAINAI_TASK_ATTEMPT"']),
+    });
     await until(server, task!.id, (t) => t.status === TaskStatus.RUNNING, "ran on island");
     proxy.cut();
     await until(server, task!.id, (t) => t.status === TaskStatus.WAITING, "was requeued");
@@ -140,15 +158,21 @@ describe("agent and server failures (real processes, killed for real)", function
     const after = (await tasks.getTask({ id: task!.id })).task!;
     assert.equal(after.result, TaskResult.SUCCESS);
     assert.equal(after.attempt, 2);
-    assert.deepEqual(after.attempts.map((a) => [a.number, a.result]), [
-      [1, TaskResult.ERROR],
-      [2, TaskResult.SUCCESS],
-    ]);
+    assert.deepEqual(
+      after.attempts.map((a) => [a.number, a.result]),
+      [
+        [1, TaskResult.ERROR],
+        [2, TaskResult.SUCCESS],
+      ],
+    );
     assert.equal(after.endTime?.seconds, done.endTime?.seconds);
     const log = (await readLog(server, task!.id)).toString();
     assert.doesNotMatch(log, /finished attempt 1/);
     assert.match(log, /(^|\n)--- attempt 2 on mainland ---\nfirst\nfinished attempt 2\n$/);
-    assert.deepEqual((await eventTypes(server, task!.id)).filter((t) => t === "task.finished"), ["task.finished"]);
+    assert.deepEqual(
+      (await eventTypes(server, task!.id)).filter((t) => t === "task.finished"),
+      ["task.finished"],
+    );
     await proxy.close();
   });
 
@@ -171,21 +195,31 @@ describe("agent and server failures (real processes, killed for real)", function
     await startAgent(server, { registrationToken: await registrationToken(server), name: "retrier" });
     const tasks = adminClient(server, TaskService);
     const marker = `/tmp/mottainai-retry-${process.pid}-${Date.now()}`;
-    const flaky = (await tasks.createTask({
-      spec: hostTask("flaky", [`if [ -e ${marker} ]; then echo second; else touch ${marker}; echo first; exit 4; fi`], { retry: 3 }),
-    })).task!;
+    const flaky = (
+      await tasks.createTask({
+        spec: hostTask("flaky", [`if [ -e ${marker} ]; then echo second; else touch ${marker}; echo first; exit 4; fi`], {
+          retry: 3,
+        }),
+      })
+    ).task!;
     const alwaysFails = (await tasks.createTask({ spec: hostTask("broken", ["exit 1"], { retry: 2 }) })).task!;
     const ok = (await tasks.createTask({ spec: hostTask("fine", ["true"], { retry: 5 }) })).task!;
     const f = await until(server, flaky.id, finished, "finished");
     assert.equal(f.result, TaskResult.SUCCESS);
-    assert.deepEqual(f.attempts.map((a) => [a.number, a.result, a.exitCode]), [
-      [1, TaskResult.FAILED, 4],
-      [2, TaskResult.SUCCESS, 0],
-    ]);
+    assert.deepEqual(
+      f.attempts.map((a) => [a.number, a.result, a.exitCode]),
+      [
+        [1, TaskResult.FAILED, 4],
+        [2, TaskResult.SUCCESS, 0],
+      ],
+    );
     const b = await until(server, alwaysFails.id, finished, "finished");
     assert.equal(b.result, TaskResult.FAILED);
     assert.equal(b.exitCode, 1);
-    assert.deepEqual(b.attempts.map((a) => a.result), [TaskResult.FAILED, TaskResult.FAILED, TaskResult.FAILED]);
+    assert.deepEqual(
+      b.attempts.map((a) => a.result),
+      [TaskResult.FAILED, TaskResult.FAILED, TaskResult.FAILED],
+    );
     const o = await until(server, ok.id, finished, "finished");
     assert.equal(o.attempts.length, 1);
   });
@@ -198,17 +232,26 @@ describe("agent and server failures (real processes, killed for real)", function
     const heavy = adminClient(server, TaskService);
     const light = tokenClient(server.url, secret, TaskService);
     const heavyIds: string[] = [];
-    for (let i = 0; i < 12; i++) heavyIds.push((await heavy.createTask({ spec: hostTask(`heavy-${i}`, ["sleep 0.1"]) })).task!.id);
+    for (let i = 0; i < 12; i++)
+      heavyIds.push((await heavy.createTask({ spec: hostTask(`heavy-${i}`, ["sleep 0.1"]) })).task!.id);
     const lightId = (await light.createTask({ spec: hostTask("light", ["echo light"]) })).task!.id;
     await startAgent(server, { registrationToken: await registrationToken(server), name: "single", args: ["--capacity", "1"] });
     await until(server, lightId, finished, "finished");
     const starts = await Promise.all(
       [...heavyIds, lightId].map(async (id) => {
         const t = (await heavy.getTask({ id })).task!;
-        return { id, start: t.attempts[0]?.startTime ? Number(t.attempts[0].startTime.seconds) * 1e9 + t.attempts[0].startTime.nanos : Infinity };
+        return {
+          id,
+          start: t.attempts[0]?.startTime
+            ? Number(t.attempts[0].startTime.seconds) * 1e9 + t.attempts[0].startTime.nanos
+            : Infinity,
+        };
       }),
     );
-    const order = starts.filter((s) => s.start !== Infinity).sort((a, b) => a.start - b.start).map((s) => s.id);
+    const order = starts
+      .filter((s) => s.start !== Infinity)
+      .sort((a, b) => a.start - b.start)
+      .map((s) => s.id);
     // The light user's task runs second at the latest: right after the heavy user's first.
     assert.ok(order.indexOf(lightId) <= 1, `light task ran at position ${order.indexOf(lightId)} of ${order.length}`);
     const heavyOrder = order.filter((id) => id !== lightId);

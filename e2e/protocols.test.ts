@@ -54,7 +54,8 @@ describe("server protocols on one port", function () {
     const response = await new Promise<ReturnType<typeof fromBinary<typeof GetCurrentUserResponseSchema>>>((resolve, reject) =>
       client.makeUnaryRequest(
         "/mottainai.v1.UserService/GetCurrentUser",
-        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) => Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
+        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) =>
+          Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
         (b: Buffer) => fromBinary(GetCurrentUserResponseSchema, b),
         create(GetCurrentUserRequestSchema),
         metadata,
@@ -71,7 +72,8 @@ describe("server protocols on one port", function () {
     const err = await new Promise<grpc.ServiceError>((resolve) =>
       client.makeUnaryRequest(
         "/mottainai.v1.UserService/GetCurrentUser",
-        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) => Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
+        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) =>
+          Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
         (b: Buffer) => fromBinary(GetCurrentUserResponseSchema, b),
         create(GetCurrentUserRequestSchema),
         new grpc.Metadata(),
@@ -87,7 +89,11 @@ describe("server protocols on one port", function () {
     const withToken = (t: { header: Headers }) => t.header.set("authorization", `Bearer ${server.adminToken}`);
     const web = createClient(
       UserService,
-      createGrpcWebTransport({ baseUrl: server.url, httpVersion: "1.1", interceptors: [(next) => (req) => (withToken(req), next(req))] }),
+      createGrpcWebTransport({
+        baseUrl: server.url,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (withToken(req), next(req))],
+      }),
     );
     assert.equal((await web.getCurrentUser({})).user?.name, "admin");
     const grpcH2 = createClient(
@@ -139,10 +145,11 @@ describe("server protocols on one port", function () {
   });
 
   it("refuses an agent speaking another protocol version with FailedPrecondition", async () => {
-    const { credential } = await createClient(
-      NodeService,
-      createGrpcTransport({ baseUrl: server.url }),
-    ).registerNode({ registrationToken: await registrationToken(server), name: "old-agent", hostname: "h" });
+    const { credential } = await createClient(NodeService, createGrpcTransport({ baseUrl: server.url })).registerNode({
+      registrationToken: await registrationToken(server),
+      name: "old-agent",
+      hostname: "h",
+    });
     const agent = createClient(
       AgentService,
       createGrpcTransport({

@@ -128,7 +128,9 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
   const dataDir = resolve(raw("data-dir")?.value ?? ".mottainai/server");
   const logLevel = raw("log-level")?.value ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
-    throw new ConfigError(`${raw("log-level")?.source}: expected one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
+    throw new ConfigError(
+      `${raw("log-level")?.source}: expected one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`,
+    );
   }
   const heartbeatIntervalMs = duration("heartbeat-interval", 10_000, 100);
   const leaseTtlMs = duration("lease-ttl", 30_000, 200);

@@ -18,7 +18,7 @@ export function createAuthenticator(store: Store, now: () => number = Date.now):
     let principal: Principal = { kind: "anonymous" };
     if (header) {
       const m = header.match(/^Bearer\s+(\S+)$/i);
-      if (!m?.[1]) throw new ConnectError("malformed authorization header: expected \"Bearer <token>\"", Code.Unauthenticated);
+      if (!m?.[1]) throw new ConnectError('malformed authorization header: expected "Bearer <token>"', Code.Unauthenticated);
       principal = await resolve(store, m[1], now());
     } else if (!PUBLIC_METHODS.has(`${req.service.typeName}/${req.method.name}`)) {
       throw new ConnectError("missing bearer token", Code.Unauthenticated);

@@ -4,10 +4,7 @@ import type { UserRecord } from "../store/user-store.js";
 import type { NodeRecord } from "../store/node-store.js";
 
 /** Who is calling: a user (through an API token), a node (through its credential), or nobody. */
-export type Principal =
-  | { kind: "user"; user: UserRecord }
-  | { kind: "node"; node: NodeRecord }
-  | { kind: "anonymous" };
+export type Principal = { kind: "user"; user: UserRecord } | { kind: "node"; node: NodeRecord } | { kind: "anonymous" };
 
 /** Context key under which the authentication interceptor stores the caller. */
 export const principalKey = createContextKey<Principal>({ kind: "anonymous" }, { description: "caller" });

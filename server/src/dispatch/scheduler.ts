@@ -121,7 +121,10 @@ export class Scheduler {
       await this.o.store.tasks.renewLeases(task.nodeId, now + this.o.restartGraceMs);
     }
     const interval = this.o.sweepIntervalMs ?? Math.min(1000, Math.max(50, this.o.leaseTtlMs / 10));
-    this.sweepTimer = setInterval(() => void this.sweep().catch((err) => this.o.logger.error({ err }, "lease sweep failed")), interval);
+    this.sweepTimer = setInterval(
+      () => void this.sweep().catch((err) => this.o.logger.error({ err }, "lease sweep failed")),
+      interval,
+    );
     this.sweepTimer.unref();
     this.kick(true);
   }
@@ -232,9 +235,8 @@ export class Scheduler {
   /** Records that an attempt's executor started its script. */
   async running(session: AgentSession, key: AttemptKey): Promise<void> {
     if (!this.current(session, key)) return;
-    if (await this.o.store.tasks.markRunning(key.taskId, key.attempt, key.leaseId, this.now())) {
-      await this.publishTask("task.running", key.taskId);
-    }
+    const task = await this.o.store.tasks.markRunning(key.taskId, key.attempt, key.leaseId, this.now());
+    if (task) await this.publishTask("task.running", task);
   }
 
   /**
@@ -278,12 +280,14 @@ export class Scheduler {
   async stop(task: TaskRecord): Promise<boolean> {
     const now = this.now();
     if (task.status === "waiting") {
-      if (!(await this.o.store.tasks.stopWaiting(task.id, now))) return false;
-      await this.publishTask("task.stopped", task.id);
+      const stopped = await this.o.store.tasks.stopWaiting(task.id, now);
+      if (!stopped) return false;
+      await this.publishTask("task.stopped", stopped);
       return true;
     }
-    if (!(await this.o.store.tasks.requestStop(task.id, now))) return false;
-    await this.publishTask("task.stop", task.id);
+    const stopping = await this.o.store.tasks.requestStop(task.id, now);
+    if (!stopping) return false;
+    await this.publishTask("task.stop", stopping);
     const key = { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId };
     this.sessions.get(task.nodeId)?.outbox.cancel(key, "stop-requested");
     return true;
@@ -368,7 +372,9 @@ export class Scheduler {
     if (ready.length === 0) return;
     const executors = new Set(ready.flatMap((s) => s.capabilities.executors));
     const queues = new Set(
-      ready.flatMap((s) => s.capabilities.queues.filter((q) => (s.runningByQueue.get(q.queue) ?? 0) < q.slots).map((q) => q.queue)),
+      ready.flatMap((s) =>
+        s.capabilities.queues.filter((q) => (s.runningByQueue.get(q.queue) ?? 0) < q.slots).map((q) => q.queue),
+      ),
     );
     const credit = ready.reduce((sum, s) => sum + s.credit, 0);
     const limit = Math.min(WAITING_PAGE, Math.max(64, credit * 8));
@@ -404,7 +410,8 @@ export class Scheduler {
       else byOwner.set(task.ownerId, [task]);
     }
     const owners = [...byOwner.entries()].sort(
-      ([a, ta], [b, tb]) => (this.lastServed.get(a) ?? 0) - (this.lastServed.get(b) ?? 0) || (ta[0]?.seq ?? 0) - (tb[0]?.seq ?? 0),
+      ([a, ta], [b, tb]) =>
+        (this.lastServed.get(a) ?? 0) - (this.lastServed.get(b) ?? 0) || (ta[0]?.seq ?? 0) - (tb[0]?.seq ?? 0),
     );
     const ordered: TaskRecord[] = [];
     for (let rank = 0; ordered.length < waiting.length; rank++) {
@@ -449,7 +456,7 @@ export class Scheduler {
     session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
     this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase, deadline: deadlineOf(task, now) });
     // The event is stored first, so that task.assigned always precedes what the agent reports.
-    await this.publishTask("task.assigned", task.id, { node_id: session.node.id, attempt: String(key.attempt) });
+    await this.publishTask("task.assigned", assigned, { node_id: session.node.id, attempt: String(key.attempt) });
     session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
     return true;
   }
@@ -490,7 +497,14 @@ export class Scheduler {
   private async endAttempt(
     active: ActiveAttempt,
     task: TaskRecord,
-    end: { result: TaskOutcome; exitCode: number | null; error: string; taskStatus: TaskState; infraFailures: number; scriptRetries: number },
+    end: {
+      result: TaskOutcome;
+      exitCode: number | null;
+      error: string;
+      taskStatus: TaskState;
+      infraFailures: number;
+      scriptRetries: number;
+    },
   ): Promise<void> {
     const ended = await this.o.store.tasks.endAttempt({
       taskId: active.key.taskId,
@@ -509,7 +523,7 @@ export class Scheduler {
     if (!ended) return;
     void this.o.logs.seal(task.id);
     const type = end.taskStatus === "waiting" ? "task.requeued" : end.taskStatus === "stopped" ? "task.stopped" : "task.finished";
-    await this.publishTask(type, task.id, { attempt: String(active.key.attempt), result: end.result });
+    await this.publishTask(type, ended, { attempt: String(active.key.attempt), result: end.result });
     this.kick(end.taskStatus === "waiting");
   }
 
@@ -554,8 +568,7 @@ export class Scheduler {
     }
   }
 
-  private async publishTask(type: string, taskId: string, attributes: Record<string, string> = {}): Promise<void> {
-    const task = await this.o.store.tasks.get(taskId);
-    if (task) await this.o.events.publish(type, taskId, { kind: "task", value: task }, attributes);
+  private async publishTask(type: string, task: TaskRecord, attributes: Record<string, string> = {}): Promise<void> {
+    await this.o.events.publish(type, task.id, { kind: "task", value: task }, attributes);
   }
 }

@@ -13,11 +13,17 @@ describe("TaskLogStore", () => {
   let store: Store;
   let blobs: LocalBlobStore;
   const open = (segmentBytes = 10) =>
-    new TaskLogStore({ dir: join(dir, "logs"), segments: store.logSegments, blobs, logger: pino({ level: "silent" }), segmentBytes });
+    new TaskLogStore({
+      dir: join(dir, "logs"),
+      segments: store.logSegments,
+      blobs,
+      logger: pino({ level: "silent" }),
+      segmentBytes,
+    });
 
   const readAll = async (logs: TaskLogStore, id: string, from = 0) => {
     const parts: Buffer[] = [];
-    for (let offset = from; ; ) {
+    for (let offset = from; ;) {
       const data = await logs.read(id, offset, 7);
       if (data.length === 0) return Buffer.concat(parts).toString();
       parts.push(data);

@@ -64,7 +64,8 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
         );
       }
       const outgoing = new AsyncQueue<ConnectResponse>();
-      const send = (message: MessageInitShape<typeof ConnectResponseSchema>["message"]) => outgoing.push(create(ConnectResponseSchema, { message }));
+      const send = (message: MessageInitShape<typeof ConnectResponseSchema>["message"]) =>
+        outgoing.push(create(ConnectResponseSchema, { message }));
       const outbox: AgentOutbox = {
         assign: (a) =>
           send({
@@ -85,7 +86,9 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
           hostname: h.hostname,
           agentVersion: h.agentVersion,
           labels: { ...h.labels },
-          queues: h.queues.length ? h.queues.map((q) => ({ queue: q.queue, slots: q.slots })) : [{ queue: "general", slots: h.capacity }],
+          queues: h.queues.length
+            ? h.queues.map((q) => ({ queue: q.queue, slots: q.slots }))
+            : [{ queue: "general", slots: h.capacity }],
           executors: [...h.executors],
           capacity: h.capacity,
         },

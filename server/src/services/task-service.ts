@@ -109,7 +109,8 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
       let beforeSeq: number | undefined;
       if (req.pageToken) {
         beforeSeq = Number(req.pageToken);
-        if (!Number.isSafeInteger(beforeSeq)) throw new ConnectError("page_token: not a token this server issued", Code.InvalidArgument);
+        if (!Number.isSafeInteger(beforeSeq))
+          throw new ConnectError("page_token: not a token this server issued", Code.InvalidArgument);
       }
       const statuses = req.statuses.map((s) => {
         const state = statusFromProto(s);
@@ -155,12 +156,13 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
 
     async restartTask(req, ctx) {
       const task = await load(ctx, req.id);
-      if (!(await o.store.tasks.restart(task.id, now()))) {
+      const restarted = await o.store.tasks.restart(task.id, now());
+      if (!restarted) {
         throw new ConnectError(`task ${task.id} has not ended (${task.status}); stop it first`, Code.FailedPrecondition);
       }
-      await o.events.publish("task.restarted", task.id, { kind: "task", value: await o.store.tasks.get(task.id) });
+      await o.events.publish("task.restarted", task.id, { kind: "task", value: restarted });
       o.scheduler.kick(true);
-      return { task: await view((await o.store.tasks.get(task.id)) ?? task) };
+      return { task: await view(restarted) };
     },
 
     async deleteTask(req, ctx) {

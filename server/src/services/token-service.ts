@@ -26,7 +26,8 @@ export function createTokenService(store: Store, now: () => number = Date.now): 
       if (!req.name) throw new ConnectError("name: a token name is required", Code.InvalidArgument);
       let user = caller;
       if (req.userId && req.userId !== caller.id) {
-        if (caller.role !== "admin") throw new ConnectError("user_id: only admins create tokens for other users", Code.PermissionDenied);
+        if (caller.role !== "admin")
+          throw new ConnectError("user_id: only admins create tokens for other users", Code.PermissionDenied);
         const other = (await store.users.get(req.userId)) ?? (await store.users.getByName(req.userId));
         if (!other) throw new ConnectError(`user_id: user ${req.userId} not found`, Code.NotFound);
         user = other;

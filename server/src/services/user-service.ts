@@ -13,7 +13,13 @@ const ROLE: Record<UserRole, Role> = { admin: Role.ADMIN, manager: Role.MANAGER,
 
 /** The wire form of a user: never the password hash. */
 export function userToProto(u: UserRecord) {
-  return create(UserSchema, { id: u.id, name: u.name, email: u.email, role: ROLE[u.role], createTime: timestampFromMs(u.createTime) });
+  return create(UserSchema, {
+    id: u.id,
+    name: u.name,
+    email: u.email,
+    role: ROLE[u.role],
+    createTime: timestampFromMs(u.createTime),
+  });
 }
 
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -24,7 +30,10 @@ export function createUserService(store: Store, now: () => number = Date.now): P
     async createUser(req, ctx) {
       requireAdmin(ctx);
       if (!USER_NAME.test(req.name)) {
-        throw new ConnectError(`name: "${req.name}" is not a user name (letters, digits, '.', '_', '-', at most 63)`, Code.InvalidArgument);
+        throw new ConnectError(
+          `name: "${req.name}" is not a user name (letters, digits, '.', '_', '-', at most 63)`,
+          Code.InvalidArgument,
+        );
       }
       if (await store.users.getByName(req.name)) throw new ConnectError(`user ${req.name} already exists`, Code.AlreadyExists);
       const role = (Object.keys(ROLE) as UserRole[]).find((r) => ROLE[r] === req.role) ?? "user";

@@ -126,7 +126,9 @@ const MIGRATIONS: readonly string[] = [
 export function migrate(db: Database): number {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this server knows (${MIGRATIONS.length}); upgrade the server`);
+    throw new Error(
+      `database schema version ${current} is newer than this server knows (${MIGRATIONS.length}); upgrade the server`,
+    );
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     db.transaction(() => {

@@ -14,8 +14,12 @@ export class SqliteLogSegmentStore implements LogSegmentStore {
   constructor(private readonly db: Database) {}
 
   async add(s: LogSegmentRecord): Promise<void> {
-    prepared(this.db, "INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)")
-      .run(s.taskId, s.start, s.length, s.sha256);
+    prepared(this.db, "INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)").run(
+      s.taskId,
+      s.start,
+      s.length,
+      s.sha256,
+    );
   }
 
   async list(taskId: string): Promise<LogSegmentRecord[]> {

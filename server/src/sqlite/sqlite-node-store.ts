@@ -57,20 +57,20 @@ export class SqliteNodeStore implements NodeStore {
   constructor(private readonly db: Database) {}
 
   async upsertByName(n: NodeRecord): Promise<NodeRecord> {
-    prepared(this.db, 
-        `INSERT INTO nodes (id, name, hostname, credential_hash, draining, labels, queues, executors, capacity,
+    prepared(
+      this.db,
+      `INSERT INTO nodes (id, name, hostname, credential_hash, draining, labels, queues, executors, capacity,
            agent_version, create_time, connect_time, last_heartbeat_time)
          VALUES (@id, @name, @hostname, @credentialHash, @draining, @labels, @queues, @executors, @capacity,
            @agentVersion, @createTime, @connectTime, @lastHeartbeatTime)
          ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname, credential_hash = excluded.credential_hash`,
-      )
-      .run({
-        ...n,
-        draining: n.draining ? 1 : 0,
-        labels: JSON.stringify(n.labels),
-        queues: JSON.stringify(n.queues),
-        executors: JSON.stringify(n.executors),
-      });
+    ).run({
+      ...n,
+      draining: n.draining ? 1 : 0,
+      labels: JSON.stringify(n.labels),
+      queues: JSON.stringify(n.queues),
+      executors: JSON.stringify(n.executors),
+    });
     return (await this.getByName(n.name)) as NodeRecord;
   }
 
@@ -97,21 +97,21 @@ export class SqliteNodeStore implements NodeStore {
     id: string,
     f: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">,
   ): Promise<void> {
-    prepared(this.db, 
-        `UPDATE nodes SET hostname = ?, labels = ?, queues = ?, executors = ?, capacity = ?, agent_version = ?,
+    prepared(
+      this.db,
+      `UPDATE nodes SET hostname = ?, labels = ?, queues = ?, executors = ?, capacity = ?, agent_version = ?,
            connect_time = ?, last_heartbeat_time = ? WHERE id = ?`,
-      )
-      .run(
-        f.hostname,
-        JSON.stringify(f.labels),
-        JSON.stringify(f.queues),
-        JSON.stringify(f.executors),
-        f.capacity,
-        f.agentVersion,
-        f.connectTime,
-        f.connectTime,
-        id,
-      );
+    ).run(
+      f.hostname,
+      JSON.stringify(f.labels),
+      JSON.stringify(f.queues),
+      JSON.stringify(f.executors),
+      f.capacity,
+      f.agentVersion,
+      f.connectTime,
+      f.connectTime,
+      id,
+    );
   }
 
   async setHeartbeats(heartbeats: Map<string, number>): Promise<void> {
@@ -130,16 +130,15 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   async createRegistrationToken(t: RegistrationTokenRecord): Promise<void> {
-    prepared(this.db, 
-        "INSERT INTO registration_tokens (id, description, hash, create_time, expire_time, revoked) VALUES (?, ?, ?, ?, ?, ?)",
-      )
-      .run(t.id, t.description, t.hash, t.createTime, t.expireTime, t.revoked ? 1 : 0);
+    prepared(
+      this.db,
+      "INSERT INTO registration_tokens (id, description, hash, create_time, expire_time, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(t.id, t.description, t.hash, t.createTime, t.expireTime, t.revoked ? 1 : 0);
   }
 
   async getRegistrationTokenByHash(hash: string): Promise<RegistrationTokenRecord | undefined> {
     const row = prepared(this.db, "SELECT * FROM registration_tokens WHERE hash = ?").get(hash) as
-      | RegistrationTokenRow
-      | undefined;
+      RegistrationTokenRow | undefined;
     return row && toRegistrationToken(row);
   }
 

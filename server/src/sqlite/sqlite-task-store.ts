@@ -97,15 +97,15 @@ export class SqliteTaskStore implements TaskStore {
   constructor(private readonly db: Database) {}
 
   async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
-    const info = prepared(this.db, 
-        `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
+    const info = prepared(
+      this.db,
+      `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
            node_id, attempt, lease_id, lease_expire_time, infra_failures, script_retries, log_size, not_before,
            create_time, start_time, end_time, update_time)
          VALUES (@id, @definition, @type, @queue, @targetNode, @status, @result, @exitCode, @error, @ownerId, @pipelineId,
            @nodeId, @attempt, @leaseId, @leaseExpireTime, @infraFailures, @scriptRetries, @logSize, @notBefore,
            @createTime, @startTime, @endTime, @updateTime)`,
-      )
-      .run({ ...t, definition: JSON.stringify(t.definition), type: t.definition.type });
+    ).run({ ...t, definition: JSON.stringify(t.definition), type: t.definition.type });
     return { ...t, seq: Number(info.lastInsertRowid) };
   }
 
@@ -160,118 +160,119 @@ export class SqliteTaskStore implements TaskStore {
 
   async listExpiredLeases(now: number): Promise<TaskRecord[]> {
     return (
-      prepared(this.db, `SELECT * FROM tasks WHERE status IN ${ACTIVE} AND lease_expire_time < ? ORDER BY seq`)
-        .all(now) as TaskRow[]
+      prepared(this.db, `SELECT * FROM tasks WHERE status IN ${ACTIVE} AND lease_expire_time < ? ORDER BY seq`).all(
+        now,
+      ) as TaskRow[]
     ).map(toTask);
   }
 
   async attempts(taskId: string): Promise<AttemptRecord[]> {
-    return (
-      prepared(this.db, "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]
-    ).map(toAttempt);
+    return (prepared(this.db, "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]).map(
+      toAttempt,
+    );
   }
 
-  async assign(a: Assignment): Promise<boolean> {
+  async assign(a: Assignment): Promise<TaskRecord | undefined> {
     return this.db.transaction(() => {
-      const moved = prepared(this.db, 
-          `UPDATE tasks SET status = 'setup', result = 'none', exit_code = NULL, error = '', node_id = ?, attempt = ?,
+      const moved = prepared(
+        this.db,
+        `UPDATE tasks SET status = 'setup', result = 'none', exit_code = NULL, error = '', node_id = ?, attempt = ?,
              lease_id = ?, lease_expire_time = ?, start_time = COALESCE(start_time, ?), end_time = NULL, update_time = ?
-           WHERE id = ? AND status = 'waiting' AND attempt = ?`,
-        )
-        .run(a.nodeId, a.fromAttempt + 1, a.leaseId, a.leaseExpireTime, a.now, a.now, a.taskId, a.fromAttempt);
-      if (moved.changes === 0) return false;
-      prepared(this.db, 
-          `INSERT INTO task_attempts (task_id, number, node_id, lease_id, status, result, exit_code, error, log_base,
+           WHERE id = ? AND status = 'waiting' AND attempt = ? RETURNING *`,
+      ).get(a.nodeId, a.fromAttempt + 1, a.leaseId, a.leaseExpireTime, a.now, a.now, a.taskId, a.fromAttempt);
+      if (!moved) return undefined;
+      prepared(
+        this.db,
+        `INSERT INTO task_attempts (task_id, number, node_id, lease_id, status, result, exit_code, error, log_base,
              start_time, end_time) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL)`,
-        )
-        .run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now);
-      return true;
+      ).run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now);
+      return toTask(moved as TaskRow);
     })();
   }
 
-  async markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean> {
+  async markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<TaskRecord | undefined> {
     return this.db.transaction(() => {
-      const moved = prepared(this.db, 
-          "UPDATE tasks SET status = 'running', update_time = ? WHERE id = ? AND attempt = ? AND lease_id = ? AND status = 'setup'",
-        )
-        .run(now, taskId, attempt, leaseId);
-      if (moved.changes === 0) return false;
-      prepared(this.db, "UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?")
-        .run(taskId, attempt);
-      return true;
+      const moved = prepared(
+        this.db,
+        "UPDATE tasks SET status = 'running', update_time = ? WHERE id = ? AND attempt = ? AND lease_id = ? AND status = 'setup' RETURNING *",
+      ).get(now, taskId, attempt, leaseId);
+      if (!moved) return undefined;
+      prepared(this.db, "UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?").run(taskId, attempt);
+      return toTask(moved as TaskRow);
     })();
   }
 
   async renewLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
-    prepared(this.db, `UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`)
-      .run(leaseExpireTime, nodeId);
-  }
-
-  async shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
-    prepared(this.db, `UPDATE tasks SET lease_expire_time = MIN(lease_expire_time, ?) WHERE node_id = ? AND status IN ${ACTIVE}`).run(
+    prepared(this.db, `UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`).run(
       leaseExpireTime,
       nodeId,
     );
   }
 
-  async endAttempt(e: AttemptEnd): Promise<boolean> {
+  async shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
+    prepared(
+      this.db,
+      `UPDATE tasks SET lease_expire_time = MIN(lease_expire_time, ?) WHERE node_id = ? AND status IN ${ACTIVE}`,
+    ).run(leaseExpireTime, nodeId);
+  }
+
+  async endAttempt(e: AttemptEnd): Promise<TaskRecord | undefined> {
     return this.db.transaction(() => {
       const finished = e.taskStatus !== "waiting";
-      const moved = prepared(this.db, 
-          `UPDATE tasks SET status = ?, result = ?, exit_code = ?, error = ?, lease_id = '', lease_expire_time = 0,
+      const moved = prepared(
+        this.db,
+        `UPDATE tasks SET status = ?, result = ?, exit_code = ?, error = ?, lease_id = '', lease_expire_time = 0,
              infra_failures = ?, script_retries = ?, log_size = ?, end_time = ?, update_time = ?
-           WHERE id = ? AND attempt = ? AND lease_id = ? AND status IN ${ACTIVE}`,
-        )
-        .run(
-          e.taskStatus,
-          finished ? e.result : "none",
-          finished ? e.exitCode : null,
-          finished ? e.error : "",
-          e.infraFailures,
-          e.scriptRetries,
-          e.logSize,
-          finished ? e.now : null,
-          e.now,
-          e.taskId,
-          e.attempt,
-          e.leaseId,
-        );
-      if (moved.changes === 0) return false;
-      prepared(this.db, 
-          `UPDATE task_attempts SET status = ?, result = ?, exit_code = ?, error = ?, end_time = ?
+           WHERE id = ? AND attempt = ? AND lease_id = ? AND status IN ${ACTIVE} RETURNING *`,
+      ).get(
+        e.taskStatus,
+        finished ? e.result : "none",
+        finished ? e.exitCode : null,
+        finished ? e.error : "",
+        e.infraFailures,
+        e.scriptRetries,
+        e.logSize,
+        finished ? e.now : null,
+        e.now,
+        e.taskId,
+        e.attempt,
+        e.leaseId,
+      );
+      if (!moved) return undefined;
+      prepared(
+        this.db,
+        `UPDATE task_attempts SET status = ?, result = ?, exit_code = ?, error = ?, end_time = ?
            WHERE task_id = ? AND number = ?`,
-        )
-        .run(e.taskStatus === "stopped" ? "stopped" : "done", e.result, e.exitCode, e.error, e.now, e.taskId, e.attempt);
-      return true;
+      ).run(e.taskStatus === "stopped" ? "stopped" : "done", e.result, e.exitCode, e.error, e.now, e.taskId, e.attempt);
+      return toTask(moved as TaskRow);
     })();
   }
 
-  async requestStop(taskId: string, now: number): Promise<boolean> {
-    return (
-      prepared(this.db, "UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running')")
-        .run(now, taskId).changes > 0
-    );
+  async requestStop(taskId: string, now: number): Promise<TaskRecord | undefined> {
+    const row = prepared(
+      this.db,
+      "UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running') RETURNING *",
+    ).get(now, taskId);
+    return row ? toTask(row as TaskRow) : undefined;
   }
 
-  async stopWaiting(taskId: string, now: number): Promise<boolean> {
-    return (
-      prepared(this.db, 
-          `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
-             update_time = ? WHERE id = ? AND status = 'waiting'`,
-        )
-        .run(now, now, taskId).changes > 0
-    );
+  async stopWaiting(taskId: string, now: number): Promise<TaskRecord | undefined> {
+    const row = prepared(
+      this.db,
+      `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
+             update_time = ? WHERE id = ? AND status = 'waiting' RETURNING *`,
+    ).get(now, now, taskId);
+    return row ? toTask(row as TaskRow) : undefined;
   }
 
-  async restart(taskId: string, now: number): Promise<boolean> {
-    return (
-      prepared(this.db, 
-          `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
+  async restart(taskId: string, now: number): Promise<TaskRecord | undefined> {
+    const row = prepared(
+      this.db,
+      `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
              infra_failures = 0, script_retries = 0, start_time = NULL, end_time = NULL, not_before = ?, update_time = ?
-           WHERE id = ? AND status IN ('done', 'stopped')`,
-        )
-        .run(now, now, taskId).changes > 0
-    );
+           WHERE id = ? AND status IN ('done', 'stopped') RETURNING *`,
+    ).get(now, now, taskId);
+    return row ? toTask(row as TaskRow) : undefined;
   }
 
   async delete(taskId: string): Promise<boolean> {

@@ -49,8 +49,14 @@ export class SqliteUserStore implements UserStore {
   }
 
   async create(u: UserRecord): Promise<void> {
-    prepared(this.db, "INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(u.id, u.name, u.email, u.role, u.passwordHash, u.createTime);
+    prepared(this.db, "INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)").run(
+      u.id,
+      u.name,
+      u.email,
+      u.role,
+      u.passwordHash,
+      u.createTime,
+    );
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
@@ -68,10 +74,10 @@ export class SqliteUserStore implements UserStore {
   }
 
   async createToken(t: TokenRecord): Promise<void> {
-    prepared(this.db, 
-        "INSERT INTO tokens (id, name, user_id, hash, create_time, last_use_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(t.id, t.name, t.userId, t.hash, t.createTime, t.lastUseTime, t.expireTime);
+    prepared(
+      this.db,
+      "INSERT INTO tokens (id, name, user_id, hash, create_time, last_use_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(t.id, t.name, t.userId, t.hash, t.createTime, t.lastUseTime, t.expireTime);
   }
 
   async getTokenByHash(hash: string): Promise<TokenRecord | undefined> {

@@ -36,7 +36,10 @@ export interface NodeStore {
   getByCredentialHash(hash: string): Promise<NodeRecord | undefined>;
   list(): Promise<NodeRecord[]>;
   /** Writes the fields an agent reports in its hello. */
-  updateConnection(id: string, fields: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">): Promise<void>;
+  updateConnection(
+    id: string,
+    fields: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">,
+  ): Promise<void>;
   /** Records the latest heartbeat time of many nodes in one write. */
   setHeartbeats(heartbeats: Map<string, number>): Promise<void>;
   setDraining(id: string, draining: boolean): Promise<boolean>;

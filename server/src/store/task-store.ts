@@ -153,7 +153,7 @@ export interface AttemptEnd {
 /**
  * Persistence of tasks and their attempts. Methods that change a running task are
  * compare-and-set on (task id, attempt, lease id), so a stale agent or a second server can never
- * overwrite a newer attempt: they return false/undefined instead. Implementations must make each
+ * overwrite a newer attempt: they return the updated task, or undefined when the set failed. Implementations must make each
  * method atomic; callers serialize nothing.
  */
 export interface TaskStore {
@@ -175,22 +175,22 @@ export interface TaskStore {
   /** Active tasks whose lease expired before now. */
   listExpiredLeases(now: number): Promise<TaskRecord[]>;
   attempts(taskId: string): Promise<AttemptRecord[]>;
-  /** Moves a waiting task at attempt fromAttempt into setup with a new attempt; false if it moved. */
-  assign(assignment: Assignment): Promise<boolean>;
-  /** Sets the status of the current attempt (setup → running); false when the lease is stale. */
-  markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<boolean>;
+  /** Moves a waiting task at attempt fromAttempt into setup with a new attempt; undefined if it moved. */
+  assign(assignment: Assignment): Promise<TaskRecord | undefined>;
+  /** Sets the status of the current attempt (setup → running); undefined when the lease is stale. */
+  markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<TaskRecord | undefined>;
   /** Extends the leases of every active attempt on the node. */
   renewLeases(nodeId: string, leaseExpireTime: number): Promise<void>;
   /** Brings the leases of every active attempt on the node forward to expire by leaseExpireTime. */
   shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void>;
-  /** Ends the current attempt; false when the lease is stale. */
-  endAttempt(end: AttemptEnd): Promise<boolean>;
-  /** Marks an active task as stop requested; false when it is not active. */
-  requestStop(taskId: string, now: number): Promise<boolean>;
-  /** Stops a waiting task at once; false when it is no longer waiting. */
-  stopWaiting(taskId: string, now: number): Promise<boolean>;
-  /** Puts a finished task back to waiting for a new attempt; false when it is not finished. */
-  restart(taskId: string, now: number): Promise<boolean>;
+  /** Ends the current attempt; undefined when the lease is stale. */
+  endAttempt(end: AttemptEnd): Promise<TaskRecord | undefined>;
+  /** Marks an active task as stop requested; undefined when it is not active. */
+  requestStop(taskId: string, now: number): Promise<TaskRecord | undefined>;
+  /** Stops a waiting task at once; undefined when it is no longer waiting. */
+  stopWaiting(taskId: string, now: number): Promise<TaskRecord | undefined>;
+  /** Puts a finished task back to waiting for a new attempt; undefined when it is not finished. */
+  restart(taskId: string, now: number): Promise<TaskRecord | undefined>;
   /** Removes a task and its attempts; false when it did not exist. */
   delete(taskId: string): Promise<boolean>;
 }
