@@ -82,35 +82,16 @@ describe("host executor", () => {
     return !alive(pid);
   }
 
-  it("delivers stdout and stderr as one stream in the order written", async () => {
-    const { text, result } = await run({ script: ["echo a; echo b >&2; echo c"] });
-    assert.equal(text, "a\nb\nc\n");
-    assert.deepEqual(result, { exitCode: 0 });
-  });
-
   it("keeps many interleaved writes in order", async () => {
     const { text } = await run({ script: ["for i in $(seq 1 200); do echo out$i; echo err$i >&2; done"] });
     const expected = Array.from({ length: 200 }, (_, i) => `out${i + 1}\nerr${i + 1}\n`).join("");
     assert.equal(text, expected);
   });
 
-  it("reports the exit code", async () => {
-    assert.deepEqual((await run({ script: ["exit 0"] })).result, { exitCode: 0 });
-    assert.deepEqual((await run({ script: ["exit 3"] })).result, { exitCode: 3 });
-  });
-
   it("joins script items with && and stops at the first failure", async () => {
     const { text, result } = await run({ script: ["echo one", "false", "echo three"] });
     assert.equal(text, "one\n");
     assert.equal(result.exitCode, 1);
-  });
-
-  it("passes environment values containing '=' intact, later entries winning", async () => {
-    const { text } = await run({
-      script: ['printf "%s|%s|%s" "$A" "$B" "$EMPTY"'],
-      environment: ["A=x=y==z", "B=1", "B=2", "EMPTY="],
-    });
-    assert.equal(text, "x=y==z|2|");
   });
 
   it("shows the MOTTAINAI_* variables, with task entries overriding them, and a minimal base environment", async () => {
@@ -171,17 +152,6 @@ describe("host executor", () => {
     }
   });
 
-  it("collects the artefact directory", async () => {
-    const { executor } = make({ script: ["echo x > artefacts/out.txt"] });
-    await executor.prepare();
-    await executor.start();
-    await executor.wait();
-    const collected = await executor.collect();
-    assert.ok(collected.artefactDir);
-    assert.equal(readFileSync(join(collected.artefactDir, "out.txt"), "utf8"), "x\n");
-    await executor.destroy();
-  });
-
   it("cancel ends `sleep 30` within the grace", async () => {
     const { executor } = make({ script: ["sleep 30"] });
     await executor.prepare();
@@ -221,29 +191,11 @@ describe("host executor", () => {
     await executor.destroy();
   });
 
-  it("cancel before start means nothing runs", async () => {
-    const { executor, output, workspace } = make({ script: ["echo ran > ran.txt"] });
-    await executor.prepare();
-    executor.cancel(100);
-    await executor.start();
-    assert.equal(existsSync(join(workspace, "ran.txt")), false);
-    assert.deepEqual(output, []);
+  it("destroy is idempotent after a failed prepare", async () => {
+    const { executor } = make({ script: ["true"], directory: "../escape" });
+    await assert.rejects(executor.prepare());
     await executor.destroy();
-  });
-
-  it("destroy removes the workspace, is idempotent and works after a failed prepare", async () => {
-    const { executor, workspace } = make({ script: ["touch file"] });
-    await executor.prepare();
-    await executor.start();
-    await executor.wait();
-    assert.ok(existsSync(join(workspace, "file")));
     await executor.destroy();
-    assert.equal(existsSync(workspace), false);
-    await executor.destroy();
-    const failed = make({ script: ["true"], directory: "../escape" });
-    await assert.rejects(failed.executor.prepare());
-    await failed.executor.destroy();
-    await failed.executor.destroy();
   });
 
   it("destroy while running kills the script", async () => {

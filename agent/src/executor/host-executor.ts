@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { processGroupRecordFile, writeProcessGroupRecord } from "../orphan-reaper.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
 import { taskEnvironment } from "./task-environment.js";
 
@@ -34,7 +35,9 @@ interface Exit {
  * A command in its own process group with stdout and stderr on one pipe: the command runs
  * under `/bin/sh -c 'exec "$@" 2>&1'`, so fd 2 is a copy of fd 1 and the bytes keep the order
  * the script wrote them in. When the main process exits, whatever it left behind in its group
- * is killed, so the pipe closes and nothing outlives the attempt.
+ * is killed, so the pipe closes and nothing outlives the attempt. While the group may exist,
+ * its id is recorded in `recordFile` (writeProcessGroupRecord): `started` resolves once the
+ * record is written, `done` once it is removed again.
  */
 class GroupProcess {
   private readonly child: ChildProcess;
@@ -44,7 +47,14 @@ class GroupProcess {
   readonly started: Promise<void>;
   readonly done: Promise<Exit>;
 
-  constructor(argv: string[], cwd: string, env: Record<string, string>, onOutput: (chunk: Buffer) => void, closeTimeoutMs: number) {
+  constructor(
+    argv: string[],
+    cwd: string,
+    env: Record<string, string>,
+    onOutput: (chunk: Buffer) => void,
+    closeTimeoutMs: number,
+    recordFile: string,
+  ) {
     const child = spawn("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ...argv], {
       cwd,
       env,
@@ -58,12 +68,13 @@ class GroupProcess {
     child.stdout?.on("data", forward);
     child.stderr?.on("data", forward);
     let spawnFailed: (err: Error) => void = () => undefined;
-    this.started = new Promise((resolveStarted, rejectStarted) => {
-      child.once("spawn", () => resolveStarted());
-      spawnFailed = rejectStarted;
+    const spawned = new Promise<void>((resolveSpawned, rejectSpawned) => {
+      child.once("spawn", () => resolveSpawned());
+      spawnFailed = rejectSpawned;
     });
+    this.started = spawned.then(() => writeProcessGroupRecord(recordFile, child.pid as number));
     this.started.catch(() => undefined);
-    this.done = new Promise((resolveDone) => {
+    const ended = new Promise<Exit>((resolveDone) => {
       let exit: Exit | undefined;
       let closeTimer: NodeJS.Timeout | undefined;
       const finish = (): void => {
@@ -90,6 +101,11 @@ class GroupProcess {
         closeTimer = setTimeout(finish, closeTimeoutMs);
       });
       child.once("close", finish);
+    });
+    this.done = ended.then(async (exit) => {
+      await this.started.catch(() => undefined);
+      await rm(recordFile, { force: true }).catch(() => undefined);
+      return exit;
     });
   }
 
@@ -163,6 +179,10 @@ function shellQuote(value: string): string {
  *   and stderr are one ordered stream. The script leads its own process group.
  * - cancel: SIGTERM to the group, SIGKILL to the group after the grace.
  * - destroy: kills what is left of the group and removes the workspace.
+ *
+ * While a process group of the attempt (checkout or script) may be running, its id is recorded
+ * in `<workspaceRoot>/<taskId>-<attempt>.pgid` (processGroupRecordFile), so that the next agent
+ * can kill it with reapOrphans when this one died without destroy().
  */
 export function createHostExecutor(input: ExecutorInput, options: HostExecutorOptions = {}): Executor {
   const path = options.path ?? DEFAULT_PATH;
@@ -170,6 +190,7 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
   const spec = input.spec;
   const workspace = resolve(input.workspaceRoot, workspaceName(input.taskId, input.attempt));
   const keyFile = `${workspace}.key`;
+  const recordFile = processGroupRecordFile(workspace);
   let cwd = workspace;
   let artefactDir = workspace;
   let shell = "/bin/sh";
@@ -182,7 +203,7 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
   const baseEnv = (): Record<string, string> => ({ PATH: path, HOME: workspace, LANG: "C.UTF-8" });
 
   const run = async (argv: string[], dir: string, env: Record<string, string>): Promise<Exit> => {
-    const proc = new GroupProcess(argv, dir, env, input.onOutput, closeTimeoutMs);
+    const proc = new GroupProcess(argv, dir, env, input.onOutput, closeTimeoutMs, recordFile);
     current = proc;
     if (cancelled) proc.terminate(graceMs);
     return proc.done;
@@ -223,7 +244,7 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
       if (cancelled || destroyed) return;
       const argv = spec.entrypoint.length > 0 ? [...spec.entrypoint, ...spec.script] : [shell, "-c", spec.script.join(" && ")];
       const env = { ...baseEnv(), ...taskEnvironment(input) };
-      const proc = new GroupProcess(argv, cwd, env, input.onOutput, closeTimeoutMs);
+      const proc = new GroupProcess(argv, cwd, env, input.onOutput, closeTimeoutMs, recordFile);
       current = proc;
       script = proc;
       try {
