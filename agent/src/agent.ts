@@ -30,9 +30,11 @@ import { createAsyncQueue, type AsyncQueue } from "./async-queue.js";
 import { createBackoff, type Backoff, type BackoffOptions } from "./backoff.js";
 import { AgentFatalError } from "./errors.js";
 import type { Executor, ExecutorFactory, ExecutorResult } from "./executor/executor.js";
+import type { DockerExecutorOptions } from "./executor/docker-executor.js";
 import { BUILTIN_EXECUTORS, createExecutorFactory } from "./executor/executor-factory.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
 import { createLogBuffer, DEFAULT_LOG_MEMORY_LIMIT, type LogBuffer } from "./log-buffer.js";
+import { reapOrphans } from "./orphan-reaper.js";
 import { systemTimers, type AgentTimers } from "./timers.js";
 import { createServerTransport } from "./transport.js";
 
@@ -52,7 +54,11 @@ export interface AgentOptions {
   /** Node credential; required when `transport` is absent. */
   credential?: string;
   logger: Logger;
-  /** Directory for workspaces (`work/`) and log spill files (`spill/`); both are cleared when run() starts. */
+  /**
+   * Directory for workspaces (`work/`) and log spill files (`spill/`). When run() starts, the
+   * process groups a previous agent recorded in `work/` are killed (reapOrphans), then both
+   * directories are cleared.
+   */
   stateDir: string;
   /** Host name announced in the hello. */
   hostname: string;
@@ -70,6 +76,8 @@ export interface AgentOptions {
   executorFactory?: ExecutorFactory;
   /** PATH the default host executor gives scripts. Default DEFAULT_PATH. */
   path?: string;
+  /** Options of the default docker executor (engine endpoint, agent label). Default the local engine. */
+  docker?: DockerExecutorOptions;
   /** Timers for heartbeats, flushes, timeouts and delays. Default the Node.js timers. */
   timers?: AgentTimers;
   /** Reconnect delays. Default 200 ms doubling to 10 s with full jitter. */
@@ -219,7 +227,7 @@ class AgentRunner implements Agent {
     this.backoff = createBackoff(options.backoff);
     this.capacity = Math.max(1, options.capacity ?? 2);
     this.executors = options.executors ?? [...BUILTIN_EXECUTORS];
-    this.factory = options.executorFactory ?? createExecutorFactory({ path: options.path ?? DEFAULT_PATH });
+    this.factory = options.executorFactory ?? createExecutorFactory({ path: options.path ?? DEFAULT_PATH, docker: options.docker });
     this.maxUnacked = options.maxUnackedLogBytes ?? DEFAULT_MAX_UNACKED_LOG_BYTES;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.spillDir = join(options.stateDir, "spill");
@@ -269,6 +277,8 @@ class AgentRunner implements Agent {
   }
 
   private async loop(): Promise<void> {
+    const orphans = await reapOrphans(this.workDir);
+    if (orphans.length > 0) this.logger.warn({ processGroups: orphans }, "killed process groups a previous agent left running");
     await Promise.all([rm(this.spillDir, { recursive: true, force: true }), rm(this.workDir, { recursive: true, force: true })]);
     try {
       for (;;) {

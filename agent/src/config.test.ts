@@ -155,13 +155,24 @@ describe("loadAgentConfig", () => {
     fails(["--queue", "general:0"], /^--queue: expected NAME:SLOTS/);
     fails(["--queue", "a:1", "--queue", "a:2"], '--queue: queue "a" is given twice');
     fails(["--label", "novalue"], '--label: expected KEY=VALUE, got "novalue"');
-    fails(["--executor", "docker"], '--executor: unknown executor "docker" (this agent has: host, fake)');
+    fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker)');
+    fails(["--docker-host", "docker.example:2375"], /^--docker-host: expected unix:\/\/\/path\/to\/docker.sock or tcp:\/\/host:port/);
     fails(["--log-level", "loud"], /^--log-level: expected one of fatal, error/);
     fails(["--name", "has space"], /^--name: /);
     fails(["--bogus"], /bogus/);
     fails(["positional"], /positional/);
     const path = file("capacity: lots\n");
     fails(["--config", path], `${path}: capacity: expected a positive integer, got "lots"`);
+  });
+
+  it("offers the docker executor only when asked, with its endpoint", () => {
+    assert.deepEqual(load([], {}).executors, ["host"]);
+    assert.equal(load([], {}).dockerHost, undefined);
+    const c = load(["--executor", "host", "--executor", "docker", "--docker-host", "tcp://127.0.0.1:2375"], {});
+    assert.deepEqual(c.executors, ["host", "docker"]);
+    assert.equal(c.dockerHost, "tcp://127.0.0.1:2375");
+    assert.equal(load([], { MOTTAINAI_AGENT_DOCKER_HOST: "unix:///run/docker.sock" }).dockerHost, "unix:///run/docker.sock");
+    assert.equal(load(["--config", file("executors: [docker]\ndocker_host: unix:///x.sock\n")], {}).dockerHost, "unix:///x.sock");
   });
 
   it("rejects unknown keys, bad YAML and missing files", () => {

@@ -3,7 +3,7 @@ import { hostname as osHostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { BUILTIN_EXECUTORS } from "./executor/executor-factory.js";
+import { EXECUTOR_KINDS } from "./executor/executor-factory.js";
 
 /** A queue the agent serves and how many of its tasks may run at once. */
 export interface QueueConfig {
@@ -29,6 +29,8 @@ export interface AgentConfig {
   labels: Record<string, string>;
   /** Executor kinds advertised to the server. Default ["host"]. */
   executors: string[];
+  /** Docker endpoint of the docker executor (`unix:///…` or `tcp://host:port`). Absent: /var/run/docker.sock. */
+  dockerHost?: string;
   /** pino level. Default info. */
   logLevel: string;
 }
@@ -50,7 +52,8 @@ Runs tasks for a Mottainai server over one persistent stream.
   --capacity N               concurrent tasks (default 2)                          MOTTAINAI_AGENT_CAPACITY
   --queue NAME[:SLOTS]       queue served, repeatable (default general:<capacity>)
   --label K=V                label, repeatable
-  --executor KIND            executor offered, repeatable: ${BUILTIN_EXECUTORS.join(", ")} (default host)
+  --executor KIND            executor offered, repeatable: ${EXECUTOR_KINDS.join(", ")} (default host)
+  --docker-host URL          docker executor's engine (default unix:///var/run/docker.sock) MOTTAINAI_AGENT_DOCKER_HOST
   --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info) MOTTAINAI_AGENT_LOG_LEVEL
   --config FILE              YAML file with the same keys in snake_case            MOTTAINAI_AGENT_CONFIG
   --help                     show this text
@@ -68,6 +71,7 @@ const OPTIONS = {
   capacity: { type: "string" },
   label: { type: "string", multiple: true },
   executor: { type: "string", multiple: true },
+  "docker-host": { type: "string" },
   "log-level": { type: "string" },
 } as const;
 
@@ -82,6 +86,7 @@ const ENV: Partial<Record<Key, string>> = {
   "state-dir": "MOTTAINAI_AGENT_STATE_DIR",
   capacity: "MOTTAINAI_AGENT_CAPACITY",
   "log-level": "MOTTAINAI_AGENT_LOG_LEVEL",
+  "docker-host": "MOTTAINAI_AGENT_DOCKER_HOST",
 };
 
 const FILE_ALIASES: Record<ListKey, string> = { queue: "queues", label: "labels", executor: "executors" };
@@ -230,8 +235,8 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   const executors: string[] = [];
   for (const item of executorRaw?.value ?? ["host"]) {
     const kind = item.trim();
-    if (!BUILTIN_EXECUTORS.includes(kind)) {
-      throw new ConfigError(`${(executorRaw as Raw<string[]>).source}: unknown executor "${item}" (this agent has: ${BUILTIN_EXECUTORS.join(", ")})`);
+    if (!EXECUTOR_KINDS.includes(kind)) {
+      throw new ConfigError(`${(executorRaw as Raw<string[]>).source}: unknown executor "${item}" (this agent has: ${EXECUTOR_KINDS.join(", ")})`);
     }
     if (!executors.includes(kind)) executors.push(kind);
   }
@@ -253,7 +258,13 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   const tokenRaw = scalar("registration-token");
   const registrationToken = tokenRaw?.value.trim() || undefined;
 
-  return { server, registrationToken, name, stateDir, queues, capacity, labels, executors, logLevel };
+  const dockerHostRaw = scalar("docker-host");
+  const dockerHost = dockerHostRaw?.value.trim() || undefined;
+  if (dockerHostRaw && dockerHost !== undefined && !/^(unix:\/\/\/|tcp:\/\/|https?:\/\/|\/)/.test(dockerHost)) {
+    throw new ConfigError(`${dockerHostRaw.source}: expected unix:///path/to/docker.sock or tcp://host:port, got "${dockerHostRaw.value}"`);
+  }
+
+  return { server, registrationToken, name, stateDir, queues, capacity, labels, executors, logLevel, ...(dockerHost !== undefined ? { dockerHost } : {}) };
 }
 
 function describe(value: unknown): string {

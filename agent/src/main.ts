@@ -7,6 +7,8 @@ import { createAgent, type Agent } from "./agent.js";
 import { AGENT_USAGE, loadAgentConfig, type AgentConfig } from "./config.js";
 import { credentialPath, obtainCredential } from "./credential-store.js";
 import { AgentFatalError } from "./errors.js";
+import { removeLeftoverContainers } from "./executor/docker-cleanup.js";
+import { agentLabelFor, createDockerClient, type DockerExecutorOptions } from "./executor/docker-executor.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
 import { createServerTransport } from "./transport.js";
 
@@ -77,6 +79,19 @@ async function main(argv: string[]): Promise<number> {
   }
   if (abort.signal.aborted) return 0;
 
+  let docker: DockerExecutorOptions | undefined;
+  if (config.executors.includes("docker")) {
+    const client = createDockerClient(config.dockerHost);
+    const agentLabel = agentLabelFor(config.stateDir);
+    docker = { docker: client, agentLabel };
+    try {
+      await removeLeftoverContainers(client, agentLabel, logger);
+    } catch (err) {
+      logger.fatal(`docker executor: cannot reach the Docker engine at ${config.dockerHost ?? "unix:///var/run/docker.sock"}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
   const agent = createAgent({
     server: config.server,
     credential,
@@ -89,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     queues: config.queues,
     executors: config.executors,
     path: process.env.PATH || DEFAULT_PATH,
+    ...(docker ? { docker } : {}),
   });
   running.agent = agent;
   try {

@@ -1,3 +1,4 @@
+import { createDockerClient, createDockerExecutor, type DockerExecutorOptions } from "./docker-executor.js";
 import type { ExecutorFactory } from "./executor.js";
 import { createFakeExecutor } from "./fake-executor.js";
 import { createHostExecutor, type HostExecutorOptions } from "./host-executor.js";
@@ -5,17 +6,35 @@ import { createHostExecutor, type HostExecutorOptions } from "./host-executor.js
 /** Executor kinds this agent build has, in the order it advertises them by default. */
 export const BUILTIN_EXECUTORS: readonly string[] = ["host", "fake"];
 
-/** Options of createExecutorFactory. */
-export type ExecutorFactoryOptions = HostExecutorOptions;
+/**
+ * Every executor kind this agent build can run, including those advertised only when
+ * configured (`docker` needs a Docker engine: `--executor docker`).
+ */
+export const EXECUTOR_KINDS: readonly string[] = ["host", "fake", "docker"];
 
-/** The factory for the built-in executors: `host` (createHostExecutor) and `fake` (createFakeExecutor). */
+/** Options of createExecutorFactory. */
+export interface ExecutorFactoryOptions extends HostExecutorOptions {
+  /** Options of the docker executor. Default: the engine at /var/run/docker.sock. */
+  docker?: DockerExecutorOptions;
+}
+
+/**
+ * The factory for the built-in executors: `host` (createHostExecutor), `fake`
+ * (createFakeExecutor) and `docker` (createDockerExecutor, one engine client shared by all its
+ * executors, made on first use).
+ */
 export function createExecutorFactory(options: ExecutorFactoryOptions = {}): ExecutorFactory {
+  const { docker: dockerOptions, ...hostOptions } = options;
+  let docker: DockerExecutorOptions | undefined;
   return (kind, input) => {
     switch (kind) {
       case "host":
-        return createHostExecutor(input, options);
+        return createHostExecutor(input, hostOptions);
       case "fake":
         return createFakeExecutor(input);
+      case "docker":
+        docker ??= { ...dockerOptions, docker: dockerOptions?.docker ?? createDockerClient(dockerOptions?.host) };
+        return createDockerExecutor(input, docker);
       default:
         return undefined;
     }
