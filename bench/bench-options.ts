@@ -122,7 +122,10 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     options[key] = key === "logBytes" ? Number(raw) * 1024 * 1024 : Number(raw);
   }
   if (typeof v.only === "string") {
-    const names = v.only.split(",").map((s) => s.trim()).filter(Boolean);
+    const names = v.only
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = names.filter((n) => !(BENCHMARK_NAMES as readonly string[]).includes(n));
     if (unknown.length > 0 || names.length === 0) {
       throw new UsageError(`--only: unknown benchmark "${unknown.join(",")}"; expected ${BENCHMARK_NAMES.join(", ")}\n${USAGE}`);

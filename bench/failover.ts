@@ -31,14 +31,24 @@ export async function runFailover(options: BenchOptions): Promise<BenchResult> {
     for (let round = 1; round <= options.failoverRounds; round++) {
       const fleet = await startFleet(
         `failover-agent-a${round}`,
-        { mode: "agents", url: server.url, count: 1, registrationToken: secret, namePrefix: `bench-failover-a${round}`, slots: 1, behaviour: "hold", concurrency: 1 },
+        {
+          mode: "agents",
+          url: server.url,
+          count: 1,
+          registrationToken: secret,
+          namePrefix: `bench-failover-a${round}`,
+          slots: 1,
+          behaviour: "hold",
+          concurrency: 1,
+        },
         30_000,
       );
       try {
         const heldByA = deferred<string>();
         fleet.onAssignment((taskId) => heldByA.resolve(taskId));
         const { task } = await api.tasks.createTask({ spec: fakeTaskSpec(`failover-${round}`) });
-        if ((await withTimeout(heldByA.promise, 10_000, "agent A's assignment")) !== task?.id) throw new Error("agent A got another task");
+        if ((await withTimeout(heldByA.promise, 10_000, "agent A's assignment")) !== task?.id)
+          throw new Error("agent A got another task");
 
         const movedToB = deferred<{ attempt: number; at: number }>();
         const finishedOnB = deferred<void>();

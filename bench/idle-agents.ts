@@ -61,16 +61,22 @@ export async function runIdleAgents(options: BenchOptions): Promise<BenchResult>
     const api = createApi(server.url, server.adminToken);
     const secret = await createRegistrationSecret(api, "bench idle");
     api.close();
-    agents = await measureSide(server.pid, options, (i) => ({
-      mode: "agents",
-      url: server.url,
-      count: shares[i] ?? 0,
-      registrationToken: secret,
-      namePrefix: `bench-idle-${i}`,
-      slots: 1,
-      behaviour: "finish",
-      concurrency: 50,
-    }), shares.length, fleetTimeoutMs);
+    agents = await measureSide(
+      server.pid,
+      options,
+      (i) => ({
+        mode: "agents",
+        url: server.url,
+        count: shares[i] ?? 0,
+        registrationToken: secret,
+        namePrefix: `bench-idle-${i}`,
+        slots: 1,
+        behaviour: "finish",
+        concurrency: 50,
+      }),
+      shares.length,
+      fleetTimeoutMs,
+    );
   } finally {
     await server.stop();
   }
@@ -78,13 +84,19 @@ export async function runIdleAgents(options: BenchOptions): Promise<BenchResult>
   const sink = await startH2Sink({ raiseFdLimit: true });
   let bare: SideCost;
   try {
-    bare = await measureSide(sink.pid, options, (i) => ({
-      mode: "raw-h2",
-      url: sink.url,
-      count: shares[i] ?? 0,
-      heartbeatMs: options.idleHeartbeatMs,
-      concurrency: 50,
-    }), shares.length, fleetTimeoutMs);
+    bare = await measureSide(
+      sink.pid,
+      options,
+      (i) => ({
+        mode: "raw-h2",
+        url: sink.url,
+        count: shares[i] ?? 0,
+        heartbeatMs: options.idleHeartbeatMs,
+        concurrency: 50,
+      }),
+      shares.length,
+      fleetTimeoutMs,
+    );
   } finally {
     await sink.stop();
   }
@@ -95,8 +107,20 @@ export async function runIdleAgents(options: BenchOptions): Promise<BenchResult>
     `quiet ${(s.quietMs / 1000).toFixed(0)} s later, ${((s.cpuPercent / 100 / heartbeatsPerSecond) * 1e6).toFixed(0)} µs CPU per heartbeat`;
   return {
     rows: [
-      benchRow(`idle agents: server memory per agent (${n})`, agents.kibPerConnection, "KiB", { op: "<=", target: 100 }, bare.kibPerConnection),
-      benchRow(`idle agents: heartbeat CPU (${n}, ${options.idleHeartbeatMs / 1000} s)`, agents.cpuPercent, "% core", { op: "<=", target: 20 }, bare.cpuPercent),
+      benchRow(
+        `idle agents: server memory per agent (${n})`,
+        agents.kibPerConnection,
+        "KiB",
+        { op: "<=", target: 100 },
+        bare.kibPerConnection,
+      ),
+      benchRow(
+        `idle agents: heartbeat CPU (${n}, ${options.idleHeartbeatMs / 1000} s)`,
+        agents.cpuPercent,
+        "% core",
+        { op: "<=", target: 20 },
+        bare.cpuPercent,
+      ),
     ],
     notes: [
       `idle agents: ${n} agents in ${processes} processes, heartbeat every ${options.idleHeartbeatMs / 1000} s, ` +
@@ -130,7 +154,8 @@ async function measureSide(
     );
     const n = Array.from({ length: fleetCount }, (_, i) => config(i).count).reduce((a, b) => a + b, 0);
     const sockets = countSockets(pid);
-    if (sockets < n) throw new Error(`expected one connection per client, process ${pid} holds ${sockets} sockets for ${n} clients`);
+    if (sockets < n)
+      throw new Error(`expected one connection per client, process ${pid} holds ${sockets} sockets for ${n} clients`);
     const quietMs = await waitUntilQuiet(pid, QUIET_SHARE, QUIET_CAP_MS);
     await sleep(options.idleHeartbeatMs);
     const cpu = await measureCpuShare(pid, options.idleWindowMs);

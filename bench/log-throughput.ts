@@ -125,7 +125,11 @@ async function verifyStoredLog(api: Api, taskId: string, total: number, pattern:
     const offset = Math.floor(total * fraction);
     for await (const res of api.tasks.followTaskLog({ id: taskId, offset: BigInt(offset), follow: false })) {
       const length = Math.min(res.data.length, 64 * 1024);
-      if (Number(res.offset) !== offset || length === 0 || !Buffer.from(res.data.subarray(0, length)).equals(slice(pattern, offset, length))) {
+      if (
+        Number(res.offset) !== offset ||
+        length === 0 ||
+        !Buffer.from(res.data.subarray(0, length)).equals(slice(pattern, offset, length))
+      ) {
         throw new Error(`stored log differs from what was sent at offset ${offset}`);
       }
       break;

@@ -52,9 +52,18 @@ function display(x: number): string {
 /** Formats rows as a Markdown table (readable in a terminal, pasteable into docs). */
 export function formatTable(rows: readonly BenchRow[]): string {
   const header = ["name", "value", "unit", "goal", "baseline", "ratio", "met"];
-  const cells = rows.map((r) => [r.name, display(r.value), r.unit, r.goal, display(r.baseline), r.ratio.toFixed(2), r.met ? "yes" : "NO"]);
+  const cells = rows.map((r) => [
+    r.name,
+    display(r.value),
+    r.unit,
+    r.goal,
+    display(r.baseline),
+    r.ratio.toFixed(2),
+    r.met ? "yes" : "NO",
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => (i === 0 || i === 2 || i === 3 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  const line = (c: string[]) =>
+    `| ${c.map((x, i) => (i === 0 || i === 2 || i === 3 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0))).join(" | ")} |`;
   const rule = `|${widths.map((w, i) => (i === 0 || i === 2 || i === 3 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`;
   return [line(header), rule, ...cells.map(line)].join("\n");
 }

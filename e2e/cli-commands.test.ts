@@ -29,7 +29,15 @@ const seconds = (iso: unknown): string => String(iso).replace(/\.\d+Z$/, "Z");
 /** The CLI's borderless table: columns padded to their widest cell, two spaces apart, lines trimmed. */
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => `${row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()}\n`).join("");
+  return rows
+    .map(
+      (row) =>
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd()}\n`,
+    )
+    .join("");
 }
 
 /** A TCP port nothing listens on (taken from the kernel, then released). */
@@ -83,7 +91,12 @@ describe("CLI commands (server + agent + CLI processes)", function () {
   const showJson = async (id: string, extraEnv: Record<string, string> = {}): Promise<Json> =>
     JSON.parse(await ok(["task", "show", id, "--json"], extraEnv)) as Json;
 
-  const waitTask = (id: string, check: (task: Json) => boolean, what: string, extraEnv: Record<string, string> = {}): Promise<Json> =>
+  const waitTask = (
+    id: string,
+    check: (task: Json) => boolean,
+    what: string,
+    extraEnv: Record<string, string> = {},
+  ): Promise<Json> =>
     waitFor(
       async () => {
         const task = await showJson(id, extraEnv);
@@ -130,11 +143,19 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       const run = (args: string[], extra: Record<string, string> = {}) => cli(args, { ...penv, ...extra });
       const expectOk = async (args: string[], stdout: string, extra: Record<string, string> = {}) => {
         const r = await run(args, extra);
-        assert.deepEqual({ code: r.code, stdout: r.stdout.toString(), stderr: r.stderr }, { code: 0, stdout, stderr: "" }, args.join(" "));
+        assert.deepEqual(
+          { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr },
+          { code: 0, stdout, stderr: "" },
+          args.join(" "),
+        );
       };
       const expectFail = async (args: string[], code: number, stderr: string, extra: Record<string, string> = {}) => {
         const r = await run(args, extra);
-        assert.deepEqual({ code: r.code, stdout: r.stdout.toString(), stderr: r.stderr }, { code, stdout: "", stderr }, args.join(" "));
+        assert.deepEqual(
+          { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr },
+          { code, stdout: "", stderr },
+          args.join(" "),
+        );
       };
       const elsewhere = `http://127.0.0.1:${await closedPort()}`;
 
@@ -202,14 +223,24 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       );
       // Removing the current profile leaves none current.
       await expectOk(["profile", "remove", "elsewhere"], "");
-      await expectOk(["profile", "list"], table([["CURRENT", "NAME", "SERVER", "TOKEN"], ["", "local", server.url, "set"]]));
+      await expectOk(
+        ["profile", "list"],
+        table([
+          ["CURRENT", "NAME", "SERVER", "TOKEN"],
+          ["", "local", server.url, "set"],
+        ]),
+      );
       await expectFail(["profile", "remove", "nosuch"], 1, 'mottainai: profile "nosuch" not found\n');
       await expectFail(["profile", "use", "nosuch"], 1, 'mottainai: profile "nosuch" not found\n');
       // --use makes a new profile current at once.
       await expectOk(["profile", "create", "spare", "--server", server.url, "--use"], "");
       await expectOk(
         ["profile", "list"],
-        table([["CURRENT", "NAME", "SERVER", "TOKEN"], ["", "local", server.url, "set"], ["*", "spare", server.url, "-"]]),
+        table([
+          ["CURRENT", "NAME", "SERVER", "TOKEN"],
+          ["", "local", server.url, "set"],
+          ["*", "spare", server.url, "-"],
+        ]),
       );
       await expectFail(["whoami"], 1, "mottainai: unauthenticated: missing bearer token\n");
       await expectOk(["profile", "use", "local"], "");
@@ -230,7 +261,8 @@ describe("CLI commands (server + agent + CLI processes)", function () {
         assert.equal(r.code, 0, args.join(" "));
         return r.stdout.toString();
       };
-      const create = async (name: string, text: string) => (await run(["task", "create", "-f", file(`${name}.yaml`, text)])).trim();
+      const create = async (name: string, text: string) =>
+        (await run(["task", "create", "-f", file(`${name}.yaml`, text)])).trim();
 
       const done: string[] = [];
       for (const name of ["ran-1", "ran-2"]) {
@@ -255,7 +287,10 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       assert.deepEqual(ids(await run(["task", "list", "--json", "--limit", "8"])), newestFirst.slice(0, 8));
       assert.deepEqual(ids(await run(["task", "list", "--json", "--limit", "100"])), newestFirst);
       assert.deepEqual(ids(await run(["task", "list", "--json", "--status", "waiting"])), [...waiting].reverse());
-      assert.deepEqual(ids(await run(["task", "list", "--json", "--status", "waiting", "--limit", "3"])), waiting.slice(4).reverse());
+      assert.deepEqual(
+        ids(await run(["task", "list", "--json", "--status", "waiting", "--limit", "3"])),
+        waiting.slice(4).reverse(),
+      );
       assert.deepEqual(ids(await run(["task", "list", "--json", "--status", "done"])), [...done].reverse());
       assert.deepEqual(ids(await run(["task", "list", "--json", "--status", "done,waiting", "--limit", "9"])), newestFirst);
       assert.deepEqual(ids(await run(["task", "list", "--json", "--status", "running"])), []);
@@ -283,7 +318,16 @@ describe("CLI commands (server + agent + CLI processes)", function () {
         human,
         table([
           ["ID", "NAME", "TYPE", "STATUS", "RESULT", "ATTEMPT", "NODE", "CREATED"],
-          ...all.map((t) => [String(t.id), String((t.spec as Json).name), "docker", "waiting", "none", "0", "-", seconds(t.createTime)]),
+          ...all.map((t) => [
+            String(t.id),
+            String((t.spec as Json).name),
+            "docker",
+            "waiting",
+            "none",
+            "0",
+            "-",
+            seconds(t.createTime),
+          ]),
         ]),
       );
       assert.deepEqual(
@@ -402,7 +446,7 @@ describe("CLI commands (server + agent + CLI processes)", function () {
     it("task clone makes a new task from the same spec, which runs on its own", async () => {
       const id = await createTask(
         "original",
-        "name: original\ntype: host\nenvironment:\n  - A=b=c\nscript:\n  - echo \"$A $MOTTAINAI_TASK_ID\"\n",
+        'name: original\ntype: host\nenvironment:\n  - A=b=c\nscript:\n  - echo "$A $MOTTAINAI_TASK_ID"\n',
         ["--to", "^cli-agent$"],
       );
       const original = await waitStatus(id, "TASK_STATUS_DONE");
@@ -424,7 +468,10 @@ describe("CLI commands (server + agent + CLI processes)", function () {
 
     it("task restart runs a finished task again as a new attempt; the log holds every run", async () => {
       // Attempt 2 ends without a newline: the server's attempt line still starts on a line of its own.
-      const id = await hostTask("thrice", ["echo run $MOTTAINAI_TASK_ATTEMPT", '[ "$MOTTAINAI_TASK_ATTEMPT" -ne 2 ] || printf unterminated']);
+      const id = await hostTask("thrice", [
+        "echo run $MOTTAINAI_TASK_ATTEMPT",
+        '[ "$MOTTAINAI_TASK_ATTEMPT" -ne 2 ] || printf unterminated',
+      ]);
       const first = await waitStatus(id, "TASK_STATUS_DONE");
       assert.equal(first.attempt, 1);
       assert.equal(await ok(["task", "restart", id]), `${id}\n`);
@@ -451,7 +498,12 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       assert.ok(human.includes("attempt: 3"));
       assert.deepEqual(
         human.slice(human.indexOf("") + 1, -1).map((line) => line.split(/ +/).slice(0, 5)),
-        [["#", "NODE", "RESULT", "EXIT", "ERROR"], ["1", nodeId, "success", "0", "-"], ["2", nodeId, "success", "0", "-"], ["3", nodeId, "success", "0", "-"]],
+        [
+          ["#", "NODE", "RESULT", "EXIT", "ERROR"],
+          ["1", nodeId, "success", "0", "-"],
+          ["2", nodeId, "success", "0", "-"],
+          ["3", nodeId, "success", "0", "-"],
+        ],
       );
     });
 
@@ -469,7 +521,12 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       const id = await hostTask("removed", ["echo bye"]);
       await waitStatus(id, "TASK_STATUS_DONE");
       assert.equal(await ok(["task", "remove", id]), "");
-      for (const args of [["task", "show", id], ["task", "log", id], ["task", "remove", id], ["task", "restart", id]]) {
+      for (const args of [
+        ["task", "show", id],
+        ["task", "log", id],
+        ["task", "remove", id],
+        ["task", "restart", id],
+      ]) {
         const r = await cli(args, env);
         assert.deepEqual(
           { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr },
@@ -610,7 +667,11 @@ describe("CLI commands (server + agent + CLI processes)", function () {
 
     it("a stopped agent is offline, comes back online with its stored credential; drain survives; node remove deletes it", async () => {
       const stateDir = tempDir("short-lived");
-      const first = await startAgent(server, { registrationToken: await registrationToken(server), name: "short-lived", stateDir });
+      const first = await startAgent(server, {
+        registrationToken: await registrationToken(server),
+        name: "short-lived",
+        stateDir,
+      });
       const id = String((await nodeJson("short-lived")).id);
       assert.equal(await first.stop(), 0);
       const offline = async (): Promise<Json> =>
@@ -672,7 +733,10 @@ describe("CLI commands (server + agent + CLI processes)", function () {
     it("node remove of a connected agent revokes its credential: the agent exits 1 saying so", async () => {
       const doomed = spawnAgent(server, { registrationToken: await registrationToken(server), name: "doomed" });
       await waitFor(
-        async () => (JSON.parse(await ok(["node", "list", "--json"])) as Json[]).some((n) => n.name === "doomed" && n.state === "NODE_STATE_ONLINE"),
+        async () =>
+          (JSON.parse(await ok(["node", "list", "--json"])) as Json[]).some(
+            (n) => n.name === "doomed" && n.state === "NODE_STATE_ONLINE",
+          ),
         20_000,
         () => `doomed did not connect:\n${doomed.output.join("\n")}`,
       );
@@ -738,7 +802,11 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       const as = (args: string[]) => cli(args, bob);
       const expectFail = async (args: string[], stderr: string) => {
         const r = await as(args);
-        assert.deepEqual({ code: r.code, stdout: r.stdout.toString(), stderr: r.stderr }, { code: 1, stdout: "", stderr }, args.join(" "));
+        assert.deepEqual(
+          { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr },
+          { code: 1, stdout: "", stderr },
+          args.join(" "),
+        );
       };
       assert.equal((await as(["whoami"])).stdout.toString(), "bob (user)\n");
 
@@ -782,9 +850,18 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       assert.equal((await showJson(mine)).ownerId, done.ownerId);
 
       await expectFail(["node", "list"], "mottainai: permission_denied: managing nodes is for managers and admins\n");
-      await expectFail(["node", "show", "cli-agent"], "mottainai: permission_denied: managing nodes is for managers and admins\n");
-      await expectFail(["node", "drain", "cli-agent"], "mottainai: permission_denied: managing nodes is for managers and admins\n");
-      await expectFail(["node", "remove", "cli-agent"], "mottainai: permission_denied: managing nodes is for managers and admins\n");
+      await expectFail(
+        ["node", "show", "cli-agent"],
+        "mottainai: permission_denied: managing nodes is for managers and admins\n",
+      );
+      await expectFail(
+        ["node", "drain", "cli-agent"],
+        "mottainai: permission_denied: managing nodes is for managers and admins\n",
+      );
+      await expectFail(
+        ["node", "remove", "cli-agent"],
+        "mottainai: permission_denied: managing nodes is for managers and admins\n",
+      );
       await expectFail(["node", "token", "create"], "mottainai: permission_denied: this call is for admins\n");
       await expectFail(["node", "token", "list"], "mottainai: permission_denied: this call is for admins\n");
       assert.equal((await nodeJson("cli-agent")).state, "NODE_STATE_ONLINE");
@@ -825,7 +902,8 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       assert.equal(events[0]!.sequence, "1");
       assert.equal(events[0]!.type, "node.registered");
       const sequences = events.map((e) => Number(e.sequence));
-      for (let i = 1; i < sequences.length; i++) assert.ok(sequences[i]! > sequences[i - 1]!, `sequence ${sequences[i]} after ${sequences[i - 1]}`);
+      for (let i = 1; i < sequences.length; i++)
+        assert.ok(sequences[i]! > sequences[i - 1]!, `sequence ${sequences[i]} after ${sequences[i - 1]}`);
       const mine = events.filter((e) => e.subjectId === id);
       assert.deepEqual(
         mine.map((e) => e.type),
@@ -859,7 +937,10 @@ describe("CLI commands (server + agent + CLI processes)", function () {
       assert.equal(events.filter((e) => e.subjectId === first).length, 1);
       assert.equal(events.filter((e) => e.subjectId === second).length, 1);
       const sequences = events.map((e) => Number(e.sequence));
-      assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b));
+      assert.deepEqual(
+        sequences,
+        [...sequences].sort((a, b) => a - b),
+      );
       assert.equal(new Set(sequences).size, sequences.length);
     });
   });

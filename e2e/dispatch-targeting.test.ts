@@ -122,7 +122,8 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
 
   it("task create --to runs only on the node whose name matches", async () => {
     const toBeta: string[] = [];
-    for (let i = 0; i < 3; i++) toBeta.push(await createTask([`name: to-beta-${i}`, ...script("echo on $MOTTAINAI_TASK_QUEUE")], ["--to", "^beta$"]));
+    for (let i = 0; i < 3; i++)
+      toBeta.push(await createTask([`name: to-beta-${i}`, ...script("echo on $MOTTAINAI_TASK_QUEUE")], ["--to", "^beta$"]));
     const toAlpha = await createTask(["name: to-alpha", ...script("true")], ["--to", "^alpha$"]);
     for (const id of toBeta) {
       assert.equal(await ranOn(id), "beta");
@@ -157,7 +158,8 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
 
   it("a task of queue gpu runs only on alpha, the one agent that serves it", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(await createTask([`name: gpu-${i}`, "queue: gpu", ...script("echo $MOTTAINAI_TASK_QUEUE")]));
+    for (let i = 0; i < 3; i++)
+      ids.push(await createTask([`name: gpu-${i}`, "queue: gpu", ...script("echo $MOTTAINAI_TASK_QUEUE")]));
     for (const id of ids) {
       assert.equal(await ranOn(id), "alpha");
       assert.equal(await ok(["task", "log", id]), "gpu\n");
@@ -184,13 +186,19 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
       await createTask(["name: two-labels", "labels:", "  zone: b", "  disk: ssd", ...script("true")]),
       "no connected agent has the labels zone=b, disk=ssd",
     );
-    await expectWaiting(await createTask(["name: nowhere", "queue: nothing", ...script("true")]), 'no connected agent serves queue "nothing"');
+    await expectWaiting(
+      await createTask(["name: nowhere", "queue: nothing", ...script("true")]),
+      'no connected agent serves queue "nothing"',
+    );
     // gpu is served by alpha only, which is in zone a.
     await expectWaiting(
       await createTask(["name: gpu-in-b", "queue: gpu", "labels:", "  zone: b", ...script("true")]),
       "no connected agent has the labels zone=b",
     );
-    await expectWaiting(await createTask(["name: to-gamma", ...script("true")], ["--to", "^gamma$"]), 'no connected agent\'s name matches "^gamma$"');
+    await expectWaiting(
+      await createTask(["name: to-gamma", ...script("true")], ["--to", "^gamma$"]),
+      'no connected agent\'s name matches "^gamma$"',
+    );
     await expectWaiting(
       await createTask(["name: beta-in-a", "labels:", "  zone: a", ...script("true")], ["--to", "^beta$"]),
       'no connected agent\'s name matches "^beta$"',

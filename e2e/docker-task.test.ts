@@ -14,7 +14,9 @@ function dockerReady(): boolean {
     return true;
   } catch (err) {
     if (process.env.CI) {
-      throw new Error(`docker e2e cannot run in CI: no dockerd or no ${IMAGE} (scripts/ci/start-dockerd.sh, scripts/ci/build-test-images.sh): ${(err as Error).message}`);
+      throw new Error(
+        `docker e2e cannot run in CI: no dockerd or no ${IMAGE} (scripts/ci/start-dockerd.sh, scripts/ci/build-test-images.sh): ${(err as Error).message}`,
+      );
     }
     return false;
   }
@@ -36,9 +38,16 @@ describe("docker task (server + agent --executor docker + CLI processes, real do
     server = await startServer();
     const stateDir = tempDir("docker-agent");
     execFileSync("docker", [
-      "create", "--network", "none",
-      "--label", `mottainai.agent=${agentLabelFor(stateDir)}`, "--label", "mottainai.task=e2e-leftover",
-      IMAGE, "sleep", "30",
+      "create",
+      "--network",
+      "none",
+      "--label",
+      `mottainai.agent=${agentLabelFor(stateDir)}`,
+      "--label",
+      "mottainai.task=e2e-leftover",
+      IMAGE,
+      "sleep",
+      "30",
     ]);
     await startAgent(server, {
       registrationToken: await registrationToken(server),
@@ -92,7 +101,10 @@ describe("docker task (server + agent --executor docker + CLI processes, real do
   });
 
   it("reports a failing script in a container as failed with its exit code", async () => {
-    const { id, log, task } = await runTask("fail.yaml", `name: fails\ntype: docker\nimage: ${IMAGE}\nscript:\n  - echo before\n  - exit 3\n  - echo never\n`);
+    const { id, log, task } = await runTask(
+      "fail.yaml",
+      `name: fails\ntype: docker\nimage: ${IMAGE}\nscript:\n  - echo before\n  - exit 3\n  - echo never\n`,
+    );
     assert.equal(log, "before\n");
     assert.equal(task.status, "TASK_STATUS_DONE");
     assert.equal(task.result, "TASK_RESULT_FAILED");

@@ -39,7 +39,7 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
           "environment:",
           "  - GREETING=hello=world",
           "script:",
-          "  - echo \"$GREETING from $MOTTAINAI_TASK_NAME\"",
+          '  - echo "$GREETING from $MOTTAINAI_TASK_NAME"',
           "  - printf 'out\\n'; printf 'err\\n' >&2; printf 'no newline'",
           "",
         ].join("\n"),
@@ -59,7 +59,9 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
   });
 
   it("keeps a failing script's exit code and reports failed", async () => {
-    const id = await createTask(file("fail.yaml", "name: fails\ntype: host\nscript:\n  - echo before\n  - exit 3\n  - echo never\n"));
+    const id = await createTask(
+      file("fail.yaml", "name: fails\ntype: host\nscript:\n  - echo before\n  - exit 3\n  - echo never\n"),
+    );
     const log = await cli(["task", "log", id, "--follow"], env);
     assert.equal(log.stdout.toString(), "before\n");
     const task = await showJson(id);
@@ -92,7 +94,7 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
       file(
         "original.yaml",
         [
-          "name: \"Build overlay\"",
+          'name: "Build overlay"',
           "image: sabayon/builder-amd64",
           "type: docker_execute",
           "source: https://github.com/Sabayon/community-repositories.git",
@@ -160,7 +162,11 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
 
   it("stops a running task; it ends stopped with result error", async () => {
     const id = await createTask(file("sleep.yaml", "name: sleeper\ntype: host\nscript:\n  - echo started\n  - sleep 30\n"));
-    await waitFor(async () => (await showJson(id)).status === "TASK_STATUS_RUNNING", 20_000, () => "task never ran");
+    await waitFor(
+      async () => (await showJson(id)).status === "TASK_STATUS_RUNNING",
+      20_000,
+      () => "task never ran",
+    );
     const stop = await cli(["task", "stop", id], env);
     assert.equal(stop.code, 0, stop.stderr);
     const task = await waitFor(

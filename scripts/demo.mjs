@@ -41,7 +41,15 @@ async function shutdown(code) {
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
 
-const server = start("mottainai-server", [join(root, "server/dist/main.js"), "--listen", listen, "--data-dir", serverDir, "--log-level", "warn"]);
+const server = start("mottainai-server", [
+  join(root, "server/dist/main.js"),
+  "--listen",
+  listen,
+  "--data-dir",
+  serverDir,
+  "--log-level",
+  "warn",
+]);
 server.stderr.pipe(process.stderr);
 await new Promise((resolve) => {
   createInterface({ input: server.stdout }).on("line", (line) => {
@@ -53,7 +61,17 @@ const adminToken = readFileSync(join(serverDir, "admin-token"), "utf8").trim();
 const auth = (next) => (req) => (req.header.set("authorization", `Bearer ${adminToken}`), next(req));
 const nodes = createClient(NodeService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [auth] }));
 
-const agentArgs = [join(root, "agent/dist/main.js"), "--server", url, "--name", "local", "--state-dir", agentDir, "--log-level", "warn"];
+const agentArgs = [
+  join(root, "agent/dist/main.js"),
+  "--server",
+  url,
+  "--name",
+  "local",
+  "--state-dir",
+  agentDir,
+  "--log-level",
+  "warn",
+];
 if (!existsSync(join(agentDir, "credential.json"))) {
   const { secret } = await nodes.createRegistrationToken({ description: "quickstart agent" });
   agentArgs.push("--registration-token", secret);

@@ -55,7 +55,9 @@ class ServerStream {
       if (m) {
         if (m.message.case === c) return m.message.value as ValueOf<C>;
         if (m.message.case && skip.includes(m.message.case)) continue;
-        const brief = JSON.stringify(m.message.value, (k, v) => (typeof v === "bigint" ? String(v) : k === "data" ? `${Object.keys(v as object).length} bytes` : v));
+        const brief = JSON.stringify(m.message.value, (k, v) =>
+          typeof v === "bigint" ? String(v) : k === "data" ? `${Object.keys(v as object).length} bytes` : v,
+        );
         throw new Error(`expected ${c}, got ${m.message.case}: ${brief}`);
       }
       if (this.clientDone) throw new Error(`expected ${c}, but the agent closed the stream`);
@@ -241,8 +243,12 @@ describe("agent stream protocol (scripted in-process server)", function () {
   }
 
   const ref = (taskId: string, attempt = 1) => ({ taskId, attempt, leaseId: `lease-${taskId}-${attempt}` });
-  const assign = (stream: ServerStream, taskId: string, spec: Record<string, unknown>, environment: Record<string, string> = {}) =>
-    stream.send({ case: "assignment", value: { ref: ref(taskId), spec, environment } });
+  const assign = (
+    stream: ServerStream,
+    taskId: string,
+    spec: Record<string, unknown>,
+    environment: Record<string, string> = {},
+  ) => stream.send({ case: "assignment", value: { ref: ref(taskId), spec, environment } });
 
   it("says hello, grants its free capacity and authenticates with the bearer credential", async () => {
     const { stream, hello, credit } = await connect();
@@ -251,7 +257,10 @@ describe("agent stream protocol (scripted in-process server)", function () {
     assert.equal(hello.agentVersion, "1.2.3");
     assert.equal(hello.hostname, "test-host");
     assert.deepEqual(hello.labels, { arch: "amd64" });
-    assert.deepEqual(hello.queues.map((q) => [q.queue, q.slots]), [["general", 2]]);
+    assert.deepEqual(
+      hello.queues.map((q) => [q.queue, q.slots]),
+      [["general", 2]],
+    );
     assert.deepEqual(hello.executors, ["host", "fake"]);
     assert.equal(hello.capacity, 2);
     assert.deepEqual(hello.running, []);
@@ -276,7 +285,12 @@ describe("agent stream protocol (scripted in-process server)", function () {
 
   it("runs a host task with its exact output and reports a failing exit code", async () => {
     const { stream } = await connect();
-    assign(stream, "h1", { type: "host", script: ["echo a; echo b >&2; printf \"$MOTTAINAI_TASK_ID=$X\"", "exit 4"], environment: ["X=1=2"] }, { MOTTAINAI_TASK_ID: "h1" });
+    assign(
+      stream,
+      "h1",
+      { type: "host", script: ['echo a; echo b >&2; printf "$MOTTAINAI_TASK_ID=$X"', "exit 4"], environment: ["X=1=2"] },
+      { MOTTAINAI_TASK_ID: "h1" },
+    );
     const { log, finished } = await stream.collect("h1");
     assert.equal(log.toString(), "a\nb\nh1=1=2");
     assert.equal(finished.result, TaskResult.FAILED);
@@ -404,7 +418,11 @@ describe("agent stream protocol (scripted in-process server)", function () {
     assert.equal(report.finished.result, TaskResult.SUCCESS);
     assert.equal(report.log.length, 0, "the log was acknowledged on the first stream");
     again.send({ case: "finishAck", value: { ref: ref("k1") } });
-    assert.equal((await again.expect("credit", ["heartbeat", "log", "finished"])).slots, 1, "x1 ended: its slot comes back, unreported");
+    assert.equal(
+      (await again.expect("credit", ["heartbeat", "log", "finished"])).slots,
+      1,
+      "x1 ended: its slot comes back, unreported",
+    );
   });
 
   it("stops gracefully: cancels running work, reports it and closes the stream", async () => {

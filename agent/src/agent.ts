@@ -227,7 +227,8 @@ class AgentRunner implements Agent {
     this.backoff = createBackoff(options.backoff);
     this.capacity = Math.max(1, options.capacity ?? 2);
     this.executors = options.executors ?? [...BUILTIN_EXECUTORS];
-    this.factory = options.executorFactory ?? createExecutorFactory({ path: options.path ?? DEFAULT_PATH, docker: options.docker });
+    this.factory =
+      options.executorFactory ?? createExecutorFactory({ path: options.path ?? DEFAULT_PATH, docker: options.docker });
     this.maxUnacked = options.maxUnackedLogBytes ?? DEFAULT_MAX_UNACKED_LOG_BYTES;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.spillDir = join(options.stateDir, "spill");
@@ -348,7 +349,8 @@ class AgentRunner implements Agent {
       for await (const res of this.client.connect(session.outgoing, { signal: session.abort.signal })) {
         if (first) {
           first = false;
-          if (res.message.case !== "welcome") throw new Error(`the server's first message was ${res.message.case ?? "empty"}, not a welcome`);
+          if (res.message.case !== "welcome")
+            throw new Error(`the server's first message was ${res.message.case ?? "empty"}, not a welcome`);
           this.onWelcome(session, res.message.value);
           continue;
         }
@@ -392,7 +394,10 @@ class AgentRunner implements Agent {
 
   private onWelcome(session: Session, w: AgentWelcome): void {
     if (w.protocolVersion !== 0 && w.protocolVersion !== PROTOCOL_VERSION) {
-      throw new AgentFatalError(`protocol version mismatch: this agent speaks ${PROTOCOL_VERSION}, the server ${w.protocolVersion}`, Code.FailedPrecondition);
+      throw new AgentFatalError(
+        `protocol version mismatch: this agent speaks ${PROTOCOL_VERSION}, the server ${w.protocolVersion}`,
+        Code.FailedPrecondition,
+      );
     }
     this.settings = {
       heartbeatMs: durationOr(w.heartbeatInterval, DEFAULT_SETTINGS.heartbeatMs, 1),
@@ -403,7 +408,17 @@ class AgentRunner implements Agent {
     };
     session.welcomed = true;
     this.backoff.reset();
-    this.logger.info({ nodeId: w.nodeId, nodeName: w.nodeName, draining: w.draining, keep: w.keep.length, cancel: w.cancel.length, ...this.settings }, "connected");
+    this.logger.info(
+      {
+        nodeId: w.nodeId,
+        nodeName: w.nodeName,
+        draining: w.draining,
+        keep: w.keep.length,
+        cancel: w.cancel.length,
+        ...this.settings,
+      },
+      "connected",
+    );
     for (const ref of w.cancel) {
       const a = this.attempts.get(attemptKey(ref));
       if (!a) continue;
@@ -447,7 +462,10 @@ class AgentRunner implements Agent {
           this.onCancel(m.value);
           break;
         case "drain":
-          this.logger.info({ draining: m.value.draining }, m.value.draining ? "node drained: the server sends no more work" : "node resumed");
+          this.logger.info(
+            { draining: m.value.draining },
+            m.value.draining ? "node drained: the server sends no more work" : "node resumed",
+          );
           break;
         case "welcome":
           this.logger.warn("ignoring a second welcome on the same stream");
@@ -487,7 +505,11 @@ class AgentRunner implements Agent {
       timeout: spec.timeout,
       ref: { taskId: ref.taskId, attempt: ref.attempt, leaseId: ref.leaseId },
       logger: this.logger.child({ taskId: ref.taskId, attempt: ref.attempt }),
-      log: createLogBuffer({ spillDir: this.spillDir, name: key, memoryLimit: this.options.logMemoryLimit ?? DEFAULT_LOG_MEMORY_LIMIT }),
+      log: createLogBuffer({
+        spillDir: this.spillDir,
+        name: key,
+        memoryLimit: this.options.logMemoryLimit ?? DEFAULT_LOG_MEMORY_LIMIT,
+      }),
       occupying: false,
       ended: false,
       finishedSent: false,

@@ -7,14 +7,18 @@ import { ConfigError, loadAgentConfig, type AgentConfig } from "./config.js";
 describe("loadAgentConfig", () => {
   let dir: string;
   const defaults = () => ({ hostname: "builder-1", cwd: dir });
-  const load = (argv: string[], env: Record<string, string | undefined> = {}): AgentConfig => loadAgentConfig(argv, env, defaults());
+  const load = (argv: string[], env: Record<string, string | undefined> = {}): AgentConfig =>
+    loadAgentConfig(argv, env, defaults());
   const fails = (argv: string[], message: string | RegExp, env: Record<string, string | undefined> = {}) =>
-    assert.throws(() => load(argv, env), (err: Error) => {
-      assert.ok(err instanceof ConfigError, String(err));
-      if (typeof message === "string") assert.equal(err.message, message);
-      else assert.match(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => load(argv, env),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        if (typeof message === "string") assert.equal(err.message, message);
+        else assert.match(err.message, message);
+        return true;
+      },
+    );
   const file = (text: string): string => {
     const path = join(dir, "agent.yaml");
     writeFileSync(path, text);
@@ -42,19 +46,32 @@ describe("loadAgentConfig", () => {
 
   it("reads every flag, repeatable ones included", () => {
     const c = load([
-      "--server", "https://ci.example.org:8443",
-      "--registration-token", "reg-123",
-      "--name", "node-7",
-      "--state-dir", "state",
-      "--capacity", "4",
-      "--queue", "general:2",
-      "--queue", "heavy:1",
-      "--queue", "light",
-      "--label", "arch=amd64",
-      "--label", "gpu=yes=really",
-      "--executor", "host",
-      "--executor", "fake",
-      "--log-level", "debug",
+      "--server",
+      "https://ci.example.org:8443",
+      "--registration-token",
+      "reg-123",
+      "--name",
+      "node-7",
+      "--state-dir",
+      "state",
+      "--capacity",
+      "4",
+      "--queue",
+      "general:2",
+      "--queue",
+      "heavy:1",
+      "--queue",
+      "light",
+      "--label",
+      "arch=amd64",
+      "--label",
+      "gpu=yes=really",
+      "--executor",
+      "host",
+      "--executor",
+      "fake",
+      "--log-level",
+      "debug",
     ]);
     assert.deepEqual(c, {
       server: "https://ci.example.org:8443",
@@ -128,7 +145,7 @@ describe("loadAgentConfig", () => {
       logLevel: "error",
     });
     assert.deepEqual(load([], { MOTTAINAI_AGENT_CONFIG: path }).queues, c.queues);
-    assert.deepEqual(load(["--config", file("queue: [\"a:1\", b]\nlabel: [\"x=1\"]\n")]).queues, [
+    assert.deepEqual(load(["--config", file('queue: ["a:1", b]\nlabel: ["x=1"]\n')]).queues, [
       { queue: "a", slots: 1 },
       { queue: "b", slots: 2 },
     ]);
@@ -143,7 +160,11 @@ describe("loadAgentConfig", () => {
     assert.equal(c.name, "file-node");
     assert.equal(c.logLevel, "error");
     assert.deepEqual(c.labels, { b: "flag" }, "a list from a higher source replaces the lower one");
-    assert.equal(load(["--config", path], { MOTTAINAI_AGENT_SERVER: "" }).server, "http://file:1", "an empty variable counts as unset");
+    assert.equal(
+      load(["--config", path], { MOTTAINAI_AGENT_SERVER: "" }).server,
+      "http://file:1",
+      "an empty variable counts as unset",
+    );
   });
 
   it("names the flag, variable or key of a bad value", () => {
@@ -156,7 +177,10 @@ describe("loadAgentConfig", () => {
     fails(["--queue", "a:1", "--queue", "a:2"], '--queue: queue "a" is given twice');
     fails(["--label", "novalue"], '--label: expected KEY=VALUE, got "novalue"');
     fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker)');
-    fails(["--docker-host", "docker.example:2375"], /^--docker-host: expected unix:\/\/\/path\/to\/docker.sock or tcp:\/\/host:port/);
+    fails(
+      ["--docker-host", "docker.example:2375"],
+      /^--docker-host: expected unix:\/\/\/path\/to\/docker.sock or tcp:\/\/host:port/,
+    );
     fails(["--log-level", "loud"], /^--log-level: expected one of fatal, error/);
     fails(["--name", "has space"], /^--name: /);
     fails(["--bogus"], /bogus/);

@@ -117,7 +117,11 @@ export interface AgentConfigDefaults {
  * against the file's directory. Throws ConfigError naming the flag, variable or key of the
  * first bad value.
  */
-export function loadAgentConfig(argv: string[], env: Record<string, string | undefined>, defaults: AgentConfigDefaults = {}): AgentConfig {
+export function loadAgentConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  defaults: AgentConfigDefaults = {},
+): AgentConfig {
   const cwd = defaults.cwd ?? process.cwd();
   let parsed;
   try {
@@ -128,7 +132,10 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   const flags = parsed.values as Partial<Record<ScalarKey | "config", string>> & Partial<Record<ListKey, string[]>>;
   const configFile = flags.config ?? (env.MOTTAINAI_AGENT_CONFIG || undefined);
   const configPath = configFile !== undefined ? resolve(cwd, configFile) : undefined;
-  const file = configPath !== undefined ? readConfigFile(configPath, flags.config !== undefined ? "--config" : "MOTTAINAI_AGENT_CONFIG") : {};
+  const file =
+    configPath !== undefined
+      ? readConfigFile(configPath, flags.config !== undefined ? "--config" : "MOTTAINAI_AGENT_CONFIG")
+      : {};
   const fileBase = configPath !== undefined ? dirname(configPath) : cwd;
 
   const fileEntry = (key: Key): Raw<unknown> | undefined => {
@@ -145,7 +152,8 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     if (flag !== undefined) return { value: flag, source: `--${key}`, base: cwd };
     const envName = ENV[key];
     const envValue = envName !== undefined ? env[envName] : undefined;
-    if (envName !== undefined && envValue !== undefined && envValue !== "") return { value: envValue, source: envName, base: cwd };
+    if (envName !== undefined && envValue !== undefined && envValue !== "")
+      return { value: envValue, source: envName, base: cwd };
     const f = fileEntry(key);
     if (f === undefined) return undefined;
     if (typeof f.value !== "string" && typeof f.value !== "number" && typeof f.value !== "boolean") {
@@ -166,7 +174,8 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
       return {
         ...f,
         value: v.map((item) => {
-          if (typeof item !== "string" && typeof item !== "number") throw new ConfigError(`${f.source}: expected a list of strings, got ${describe(item)} in it`);
+          if (typeof item !== "string" && typeof item !== "number")
+            throw new ConfigError(`${f.source}: expected a list of strings, got ${describe(item)} in it`);
           return String(item);
         }),
       };
@@ -195,7 +204,9 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
       url = undefined;
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
-      throw new ConfigError(`${serverRaw.source}: expected an http:// or https:// URL such as "http://127.0.0.1:9090", got "${serverRaw.value}"`);
+      throw new ConfigError(
+        `${serverRaw.source}: expected an http:// or https:// URL such as "http://127.0.0.1:9090", got "${serverRaw.value}"`,
+      );
     }
   }
 
@@ -215,7 +226,8 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     const source = (queueRaw as Raw<string[]>).source;
     const m = /^([^\s:]+)(?::(\d+))?$/.exec(item.trim());
     const slots = m?.[2] !== undefined ? Number(m[2]) : capacity;
-    if (!m || slots < 1) throw new ConfigError(`${source}: expected NAME:SLOTS with a positive number of slots, such as "general:2", got "${item}"`);
+    if (!m || slots < 1)
+      throw new ConfigError(`${source}: expected NAME:SLOTS with a positive number of slots, such as "general:2", got "${item}"`);
     const queue = m[1] as string;
     if (queues.some((q) => q.queue === queue)) throw new ConfigError(`${source}: queue "${queue}" is given twice`);
     queues.push({ queue, slots });
@@ -236,17 +248,21 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   for (const item of executorRaw?.value ?? ["host"]) {
     const kind = item.trim();
     if (!EXECUTOR_KINDS.includes(kind)) {
-      throw new ConfigError(`${(executorRaw as Raw<string[]>).source}: unknown executor "${item}" (this agent has: ${EXECUTOR_KINDS.join(", ")})`);
+      throw new ConfigError(
+        `${(executorRaw as Raw<string[]>).source}: unknown executor "${item}" (this agent has: ${EXECUTOR_KINDS.join(", ")})`,
+      );
     }
     if (!executors.includes(kind)) executors.push(kind);
   }
 
   const nameRaw = scalar("name");
   const name = (nameRaw?.value ?? defaults.hostname ?? osHostname()).trim();
-  if (name === "" || /\s/.test(name)) throw new ConfigError(`${nameRaw?.source ?? "--name"}: expected a node name without spaces, got "${nameRaw?.value ?? name}"`);
+  if (name === "" || /\s/.test(name))
+    throw new ConfigError(`${nameRaw?.source ?? "--name"}: expected a node name without spaces, got "${nameRaw?.value ?? name}"`);
 
   const stateDirRaw = scalar("state-dir");
-  if (stateDirRaw && stateDirRaw.value.trim() === "") throw new ConfigError(`${stateDirRaw.source}: expected a directory, got ""`);
+  if (stateDirRaw && stateDirRaw.value.trim() === "")
+    throw new ConfigError(`${stateDirRaw.source}: expected a directory, got ""`);
   const stateDir = resolve(stateDirRaw?.base ?? cwd, stateDirRaw?.value ?? ".mottainai/agent");
 
   const logLevelRaw = scalar("log-level");
@@ -261,10 +277,23 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   const dockerHostRaw = scalar("docker-host");
   const dockerHost = dockerHostRaw?.value.trim() || undefined;
   if (dockerHostRaw && dockerHost !== undefined && !/^(unix:\/\/\/|tcp:\/\/|https?:\/\/|\/)/.test(dockerHost)) {
-    throw new ConfigError(`${dockerHostRaw.source}: expected unix:///path/to/docker.sock or tcp://host:port, got "${dockerHostRaw.value}"`);
+    throw new ConfigError(
+      `${dockerHostRaw.source}: expected unix:///path/to/docker.sock or tcp://host:port, got "${dockerHostRaw.value}"`,
+    );
   }
 
-  return { server, registrationToken, name, stateDir, queues, capacity, labels, executors, logLevel, ...(dockerHost !== undefined ? { dockerHost } : {}) };
+  return {
+    server,
+    registrationToken,
+    name,
+    stateDir,
+    queues,
+    capacity,
+    labels,
+    executors,
+    logLevel,
+    ...(dockerHost !== undefined ? { dockerHost } : {}),
+  };
 }
 
 function describe(value: unknown): string {

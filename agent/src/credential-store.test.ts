@@ -30,7 +30,12 @@ describe("credential store", () => {
         routes: (router) =>
           router.service(NodeService, {
             registerNode(req, ctx) {
-              calls.push({ token: req.registrationToken, name: req.name, hostname: req.hostname, authorization: ctx.requestHeader.get("authorization") });
+              calls.push({
+                token: req.registrationToken,
+                name: req.name,
+                hostname: req.hostname,
+                authorization: ctx.requestHeader.get("authorization"),
+              });
               return answer();
             },
           }),
@@ -48,7 +53,15 @@ describe("credential store", () => {
   const obtain = (registrationToken: string | undefined, stateDir = join(dir, "state")) => {
     const t = createServerTransport({ server: url });
     closers.push(t.close);
-    return obtainCredential({ stateDir, name: "node-a", hostname: "host-a", registrationToken, transport: t.transport, logger, backoff: { initialMs: 1, maxMs: 5 } });
+    return obtainCredential({
+      stateDir,
+      name: "node-a",
+      hostname: "host-a",
+      registrationToken,
+      transport: t.transport,
+      logger,
+      backoff: { initialMs: 1, maxMs: 5 },
+    });
   };
 
   it("registers without a bearer token and stores the credential with mode 0600", async () => {
@@ -85,7 +98,10 @@ describe("credential store", () => {
     answer = () => {
       throw new ConnectError("registration token revoked", Code.PermissionDenied);
     };
-    await assert.rejects(obtain("bad"), (err: Error) => err instanceof AgentFatalError && err.message === "registration refused: registration token revoked");
+    await assert.rejects(
+      obtain("bad"),
+      (err: Error) => err instanceof AgentFatalError && err.message === "registration refused: registration token revoked",
+    );
     let n = 0;
     answer = () => {
       if (++n < 3) throw new ConnectError("starting up", Code.Unavailable);

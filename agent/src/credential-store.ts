@@ -41,7 +41,13 @@ export async function readCredential(stateDir: string): Promise<NodeCredential |
     doc = undefined;
   }
   const c = doc as Partial<NodeCredential> | undefined;
-  if (!c || typeof c.nodeId !== "string" || typeof c.name !== "string" || typeof c.credential !== "string" || c.credential === "") {
+  if (
+    !c ||
+    typeof c.nodeId !== "string" ||
+    typeof c.name !== "string" ||
+    typeof c.credential !== "string" ||
+    c.credential === ""
+  ) {
     throw new AgentFatalError(`${path} is not a node credential; delete it to register again`);
   }
   return { nodeId: c.nodeId, name: c.name, credential: c.credential };
@@ -81,7 +87,14 @@ export interface ObtainCredentialOptions {
   timers?: AgentTimers;
 }
 
-const TRANSIENT = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted, Code.Unknown, Code.Internal]);
+const TRANSIENT = new Set([
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Aborted,
+  Code.Unknown,
+  Code.Internal,
+]);
 
 /**
  * Returns the stored node credential, registering the node first when there is none: calls
@@ -94,12 +107,17 @@ export async function obtainCredential(options: ObtainCredentialOptions): Promis
   const stored = await readCredential(stateDir);
   if (stored) {
     if (stored.name !== name) {
-      logger.warn({ storedName: stored.name, nodeName: name }, `using the stored credential of node "${stored.name}"; delete ${credentialPath(stateDir)} to register as "${name}"`);
+      logger.warn(
+        { storedName: stored.name, nodeName: name },
+        `using the stored credential of node "${stored.name}"; delete ${credentialPath(stateDir)} to register as "${name}"`,
+      );
     }
     return stored;
   }
   if (options.registrationToken === undefined || options.registrationToken === "") {
-    throw new AgentFatalError(`--registration-token: required to register this node (no credential in ${credentialPath(stateDir)})`);
+    throw new AgentFatalError(
+      `--registration-token: required to register this node (no credential in ${credentialPath(stateDir)})`,
+    );
   }
   const client = createClient(NodeService, options.transport);
   const backoff = createBackoff(options.backoff);

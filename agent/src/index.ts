@@ -1,7 +1,14 @@
 export { createAgent, DEFAULT_MAX_UNACKED_LOG_BYTES, type Agent, type AgentOptions } from "./agent.js";
 export { createAsyncQueue, type AsyncQueue } from "./async-queue.js";
 export { createBackoff, type Backoff, type BackoffOptions } from "./backoff.js";
-export { AGENT_USAGE, ConfigError, loadAgentConfig, type AgentConfig, type AgentConfigDefaults, type QueueConfig } from "./config.js";
+export {
+  AGENT_USAGE,
+  ConfigError,
+  loadAgentConfig,
+  type AgentConfig,
+  type AgentConfigDefaults,
+  type QueueConfig,
+} from "./config.js";
 export {
   credentialPath,
   obtainCredential,

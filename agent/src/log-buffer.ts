@@ -162,7 +162,9 @@ class SpillingLogBuffer implements LogBuffer {
   rewind(committedOffset: number): void {
     this.assertOpen();
     if (committedOffset < this.acked) {
-      throw new RangeError(`rewind: bytes before offset ${this.acked} were acknowledged and dropped, cannot resend from ${committedOffset}`);
+      throw new RangeError(
+        `rewind: bytes before offset ${this.acked} were acknowledged and dropped, cannot resend from ${committedOffset}`,
+      );
     }
     if (committedOffset > this.size) {
       throw new RangeError(`rewind: offset ${committedOffset} is past the end of the log (${this.size} bytes)`);

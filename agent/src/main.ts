@@ -55,7 +55,17 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  logger.info({ version, server: config.server, nodeName: config.name, stateDir: config.stateDir, capacity: config.capacity, executors: config.executors }, "mottainai-agent starting");
+  logger.info(
+    {
+      version,
+      server: config.server,
+      nodeName: config.name,
+      stateDir: config.stateDir,
+      capacity: config.capacity,
+      executors: config.executors,
+    },
+    "mottainai-agent starting",
+  );
   const registration = createServerTransport({ server: config.server });
   let credential: string;
   try {
@@ -87,7 +97,9 @@ async function main(argv: string[]): Promise<number> {
     try {
       await removeLeftoverContainers(client, agentLabel, logger);
     } catch (err) {
-      logger.fatal(`docker executor: cannot reach the Docker engine at ${config.dockerHost ?? "unix:///var/run/docker.sock"}: ${(err as Error).message}`);
+      logger.fatal(
+        `docker executor: cannot reach the Docker engine at ${config.dockerHost ?? "unix:///var/run/docker.sock"}: ${(err as Error).message}`,
+      );
       return 1;
     }
   }
@@ -114,7 +126,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const message = (err as Error).message;
     if (err instanceof AgentFatalError && (err.code === Code.Unauthenticated || err.code === Code.PermissionDenied)) {
-      logger.fatal({ code: Code[err.code] }, `the server refused this agent's credential: ${message} (delete ${credentialPath(config.stateDir)} and start with --registration-token to register again)`);
+      logger.fatal(
+        { code: Code[err.code] },
+        `the server refused this agent's credential: ${message} (delete ${credentialPath(config.stateDir)} and start with --registration-token to register again)`,
+      );
     } else if (err instanceof AgentFatalError && err.code !== undefined) {
       logger.fatal({ code: Code[err.code] }, `the server refused this agent: ${message}`);
     } else {

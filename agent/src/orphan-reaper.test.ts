@@ -76,7 +76,8 @@ describe("orphan reaper", () => {
       writeFileSync(join(work, "malformed.pgid"), "not a number\n");
       assert.deepEqual(await reapOrphans(work), []);
       assert.ok(alive(otherPid), "a group recorded in another boot is not ours");
-      for (const name of ["other-boot.pgid", "ended.pgid", "malformed.pgid"]) assert.equal(existsSync(join(work, name)), false, name);
+      for (const name of ["other-boot.pgid", "ended.pgid", "malformed.pgid"])
+        assert.equal(existsSync(join(work, name)), false, name);
     } finally {
       other.kill("SIGKILL");
     }

@@ -101,7 +101,7 @@ export async function reapOrphans(workDir: string, options: ReapOrphansOptions =
       } catch {
         // Gone in between.
       }
-      for (const deadline = Date.now() + settleMs; groupExists(record.pgid) && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + settleMs; groupExists(record.pgid) && Date.now() < deadline;) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }

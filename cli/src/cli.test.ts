@@ -39,7 +39,12 @@ describe("mottainai (in-process)", () => {
     assert.equal(result.exitCode, 0);
     assert.equal(
       result.stdout.toString(),
-      ["CURRENT  NAME   SERVER                  TOKEN", "*        local  http://127.0.0.1:9090   set", "         prod   https://ci.example.org  -", ""].join("\n"),
+      [
+        "CURRENT  NAME   SERVER                  TOKEN",
+        "*        local  http://127.0.0.1:9090   set",
+        "         prod   https://ci.example.org  -",
+        "",
+      ].join("\n"),
     );
 
     result = await run(["profile", "use", "prod"]);
@@ -55,7 +60,10 @@ describe("mottainai (in-process)", () => {
     assert.deepEqual([result.exitCode, result.stdout.toString()], [0, ""]);
     assert.doesNotMatch(await readFile(join(configDir, "profiles.yaml"), "utf8"), /s3cret|local/);
     result = await run(["profile", "list"]);
-    assert.equal(result.stdout.toString(), "CURRENT  NAME  SERVER                  TOKEN\n*        prod  https://ci.example.org  -\n");
+    assert.equal(
+      result.stdout.toString(),
+      "CURRENT  NAME  SERVER                  TOKEN\n*        prod  https://ci.example.org  -\n",
+    );
   });
 
   it("makes --use the current profile and reports profile errors on one line with exit 1", async () => {
@@ -81,11 +89,17 @@ describe("mottainai (in-process)", () => {
     assert.equal(result.stdout.length, 0);
 
     result = await run(["task", "list", "--limit", "many"]);
-    assert.deepEqual([result.exitCode, result.stderr], [2, 'mottainai: Invalid value for --limit: expected a number (got "many")\n']);
+    assert.deepEqual(
+      [result.exitCode, result.stderr],
+      [2, 'mottainai: Invalid value for --limit: expected a number (got "many")\n'],
+    );
 
     result = await run(["task", "list", "--status", "running,sleeping"]);
     assert.equal(result.exitCode, 2);
-    assert.equal(result.stderr, 'mottainai: invalid --status "sleeping": expected one of waiting, setup, running, done, stop, stopped\n');
+    assert.equal(
+      result.stderr,
+      'mottainai: invalid --status "sleeping": expected one of waiting, setup, running, done, stop, stopped\n',
+    );
 
     result = await run(["frobnicate", "--token", "s3cret"]);
     assert.equal(result.exitCode, 2);

@@ -41,6 +41,9 @@ export function createAbortInterceptor(signal: AbortSignal): Interceptor {
 }
 
 /** A typed client of `service` on the server of `options`. */
-export function createServerClient<Service extends DescService>(service: Service, options: ServerTransportOptions): Client<Service> {
+export function createServerClient<Service extends DescService>(
+  service: Service,
+  options: ServerTransportOptions,
+): Client<Service> {
   return createClient(service, createServerTransport(options));
 }

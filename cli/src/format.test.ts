@@ -17,7 +17,9 @@ import {
 describe("format", () => {
   it("names task statuses with the original's words", () => {
     assert.deepEqual(
-      [TaskStatus.WAITING, TaskStatus.SETUP, TaskStatus.RUNNING, TaskStatus.DONE, TaskStatus.STOP, TaskStatus.STOPPED].map(taskStatusWord),
+      [TaskStatus.WAITING, TaskStatus.SETUP, TaskStatus.RUNNING, TaskStatus.DONE, TaskStatus.STOP, TaskStatus.STOPPED].map(
+        taskStatusWord,
+      ),
       ["waiting", "setup", "running", "done", "stop", "stopped"],
     );
     assert.deepEqual(TASK_STATUS_WORDS, ["waiting", "setup", "running", "done", "stop", "stopped"]);
@@ -26,14 +28,20 @@ describe("format", () => {
   });
 
   it("names task results with the original's words, UNSPECIFIED being none", () => {
-    assert.deepEqual(
-      [TaskResult.UNSPECIFIED, TaskResult.SUCCESS, TaskResult.FAILED, TaskResult.ERROR].map(taskResultWord),
-      ["none", "success", "failed", "error"],
-    );
+    assert.deepEqual([TaskResult.UNSPECIFIED, TaskResult.SUCCESS, TaskResult.FAILED, TaskResult.ERROR].map(taskResultWord), [
+      "none",
+      "success",
+      "failed",
+      "error",
+    ]);
   });
 
   it("names node states and roles", () => {
-    assert.deepEqual([NodeState.ONLINE, NodeState.OFFLINE, NodeState.DRAINING].map(nodeStateWord), ["online", "offline", "draining"]);
+    assert.deepEqual([NodeState.ONLINE, NodeState.OFFLINE, NodeState.DRAINING].map(nodeStateWord), [
+      "online",
+      "offline",
+      "draining",
+    ]);
     assert.deepEqual([Role.USER, Role.MANAGER, Role.ADMIN].map(roleWord), ["user", "manager", "admin"]);
   });
 

@@ -84,7 +84,9 @@ export function formatTimestamp(timestamp: Timestamp | undefined): string {
   if (timestamp === undefined) {
     return NONE;
   }
-  return timestampDate(timestamp).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return timestampDate(timestamp)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 /** `value`, or {@link NONE} when it is empty or undefined. */

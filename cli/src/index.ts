@@ -6,4 +6,12 @@ export { createCli, runCli, type CliOptions } from "./cli.js";
 export { runCliCaptured, type CapturedRun, type CapturedRunOptions } from "./run-cli-captured.js";
 export type { CliContext, CliSettings } from "./cli-context.js";
 export { ExitCode, exitCodeFor } from "./exit-code.js";
-export { DEFAULT_SERVER, ProfileStore, createProfileStore, resolveConnection, type Connection, type Profile, type ProfilesFile } from "./profile-store.js";
+export {
+  DEFAULT_SERVER,
+  ProfileStore,
+  createProfileStore,
+  resolveConnection,
+  type Connection,
+  type Profile,
+  type ProfilesFile,
+} from "./profile-store.js";

@@ -38,7 +38,10 @@ describe("Output", () => {
         ["task-22", "x", "success"],
       ],
     );
-    assert.equal(streams.out().toString(), ["ID       NAME         RESULT", "t1       build world", "task-22  x            success", ""].join("\n"));
+    assert.equal(
+      streams.out().toString(),
+      ["ID       NAME         RESULT", "t1       build world", "task-22  x            success", ""].join("\n"),
+    );
   });
 
   it("keeps each table row on one line", () => {

@@ -48,7 +48,10 @@ describe("ProfileStore", () => {
     await store.create("base", { server: "http://base:1" });
     const file = await store.read();
     const writes = Array.from({ length: 20 }, (_, index) =>
-      store.write({ ...file, profiles: { ...file.profiles, [`p${index}`]: { server: `http://p${index}:1`, token: "x".repeat(4096) } } }),
+      store.write({
+        ...file,
+        profiles: { ...file.profiles, [`p${index}`]: { server: `http://p${index}:1`, token: "x".repeat(4096) } },
+      }),
     );
     const reads = Array.from({ length: 20 }, () => store.read());
     const results = await Promise.all([...writes, ...reads]);
@@ -128,7 +131,10 @@ describe("resolveConnection", () => {
   });
 
   it("resolves server and token each on its own", () => {
-    assert.deepEqual(resolveConnection({ token: "flag-token" }, {}, file), { server: "https://ci.example.org", token: "flag-token" });
+    assert.deepEqual(resolveConnection({ token: "flag-token" }, {}, file), {
+      server: "https://ci.example.org",
+      token: "flag-token",
+    });
     assert.deepEqual(resolveConnection({ server: "http://flag:1" }, { token: "env-token" }, file), {
       server: "http://flag:1",
       token: "env-token",

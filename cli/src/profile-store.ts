@@ -152,11 +152,7 @@ export interface Connection {
  * flag or the environment and differs, the profile's token is dropped rather than leaked.
  * Throws when an explicitly named profile does not exist.
  */
-export function resolveConnection(
-  flags: ConnectionOverrides,
-  environment: ConnectionOverrides,
-  file: ProfilesFile,
-): Connection {
+export function resolveConnection(flags: ConnectionOverrides, environment: ConnectionOverrides, file: ProfilesFile): Connection {
   const explicitProfile = nonEmpty(flags.profile) ?? nonEmpty(environment.profile);
   if (explicitProfile !== undefined) {
     requireProfile(file, explicitProfile);
@@ -230,10 +226,17 @@ function parseProfilesFile(text: string, path: string): ProfilesFile {
     throw new Error(`${path}: "profiles" must be a mapping of names to {server, token}`);
   }
   for (const [name, entry] of Object.entries(profiles)) {
-    if (!isRecord(entry) || typeof entry.server !== "string" || (entry.token !== undefined && entry.token !== null && typeof entry.token !== "string")) {
+    if (
+      !isRecord(entry) ||
+      typeof entry.server !== "string" ||
+      (entry.token !== undefined && entry.token !== null && typeof entry.token !== "string")
+    ) {
       throw new Error(`${path}: profile "${name}" must have a string "server" and an optional string "token"`);
     }
-    file.profiles[name] = typeof entry.token === "string" && entry.token !== "" ? { server: entry.server, token: entry.token } : { server: entry.server };
+    file.profiles[name] =
+      typeof entry.token === "string" && entry.token !== ""
+        ? { server: entry.server, token: entry.token }
+        : { server: entry.server };
   }
   if (file.current !== undefined && !Object.hasOwn(file.profiles, file.current)) {
     delete file.current;

@@ -180,7 +180,7 @@ describe("parseTaskFile", () => {
   });
 
   it("applies the defaults and keeps values containing =", () => {
-    const spec = parseTaskFile("task: host\nscript: echo hi\nenvironment: [\"Q=a==b\", \"E=\"]\n");
+    const spec = parseTaskFile('task: host\nscript: echo hi\nenvironment: ["Q=a==b", "E="]\n');
     assert.equal(spec.type, "host");
     assert.deepEqual(spec.script, ["echo hi"]);
     assert.equal(spec.artefactPath, "artefacts");
@@ -219,10 +219,21 @@ describe("parseTaskFile", () => {
 
   it("reads the original's boolean strings", () => {
     const read = (value: string): boolean => parseTaskFile(`${MINIMAL}prune: ${value}\n`).prune;
-    assert.deepEqual(
-      ['""', '"false"', "no", '"0"', "0", "false", "off", "NO", '"true"', "yes", "1", "true", '"x"'].map(read),
-      [false, false, false, false, false, false, false, false, true, true, true, true, true],
-    );
+    assert.deepEqual(['""', '"false"', "no", '"0"', "0", "false", "off", "NO", '"true"', "yes", "1", "true", '"x"'].map(read), [
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
   });
 
   it("reads numeric strings in retry, timeout and eta", () => {
@@ -233,9 +244,7 @@ describe("parseTaskFile", () => {
   });
 
   it("reads lists or comma strings for storage, namespace and root_task, and a single entrypoint string", () => {
-    const spec = parseTaskFile(
-      `${MINIMAL}storage: [" x ", y]\nnamespace: "n1,, n2 ,"\nroot_task: [abc]\nentrypoint: /bin/sh\n`,
-    );
+    const spec = parseTaskFile(`${MINIMAL}storage: [" x ", y]\nnamespace: "n1,, n2 ,"\nroot_task: [abc]\nentrypoint: /bin/sh\n`);
     assert.deepEqual(spec.storage, ["x", "y"]);
     assert.deepEqual(spec.namespace, ["n1", "n2"]);
     assert.deepEqual(spec.rootTask, ["abc"]);
@@ -545,8 +554,14 @@ describe("parsePipelineFile", () => {
   });
 
   it("rejects unknown and misplaced top-level keys and a bad concurrency", () => {
-    assertSpecError(() => parsePipelineFile(`chain: [a]\nchian: [b]\n${tasks}`), 'field "chian": unknown key, did you mean "chain"?');
-    assertSpecError(() => parsePipelineFile(`chain: [a]\nimage: x\n${tasks}`), 'field "image": image belongs in a task under tasks');
+    assertSpecError(
+      () => parsePipelineFile(`chain: [a]\nchian: [b]\n${tasks}`),
+      'field "chian": unknown key, did you mean "chain"?',
+    );
+    assertSpecError(
+      () => parsePipelineFile(`chain: [a]\nimage: x\n${tasks}`),
+      'field "image": image belongs in a task under tasks',
+    );
     assertSpecError(
       () => parsePipelineFile(`chain: [a]\nconcurrency: -1\n${tasks}`),
       'field "concurrency": expected a non-negative integer, got -1',
@@ -564,7 +579,15 @@ describe("parsePlanFile", () => {
   });
 
   it("accepts 5-field cron, descriptors and @every", () => {
-    for (const planned of ["*/15 2-4 * jan-MAR mon,fri", "0 0 1 ? * SUN", "@daily", "@midnight", "@every 1h30m", "@every 90s", "@every 1.5h"]) {
+    for (const planned of [
+      "*/15 2-4 * jan-MAR mon,fri",
+      "0 0 1 ? * SUN",
+      "@daily",
+      "@midnight",
+      "@every 1h30m",
+      "@every 90s",
+      "@every 1.5h",
+    ]) {
       assert.equal(parsePlanFile(`${MINIMAL}planned: "${planned}"\n`).planned, planned);
     }
   });
@@ -607,10 +630,10 @@ describe("parsePlanFile", () => {
   });
 
   it("checks the target like a task or pipeline file", () => {
+    assertSpecError(() => parsePlanFile(`planned: "@daily"\ngroup: [x]\ntasks: {}\n`), 'field "group[0]": no task "x" in tasks');
     assertSpecError(
-      () => parsePlanFile(`planned: "@daily"\ngroup: [x]\ntasks: {}\n`),
-      'field "group[0]": no task "x" in tasks',
+      () => parsePlanFile('planned: "@daily"\ntype: host\n'),
+      'field "script": a task needs a script or an entrypoint',
     );
-    assertSpecError(() => parsePlanFile('planned: "@daily"\ntype: host\n'), 'field "script": a task needs a script or an entrypoint');
   });
 });

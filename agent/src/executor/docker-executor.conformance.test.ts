@@ -23,7 +23,8 @@ describe("docker executor (real dockerd)", function () {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  const factory: ExecutorFactory = (kind, input) => (kind === "docker" ? createDockerExecutor(input, { docker, agentLabel }) : undefined);
+  const factory: ExecutorFactory = (kind, input) =>
+    kind === "docker" ? createDockerExecutor(input, { docker, agentLabel }) : undefined;
 
   describeExecutorConformance("docker", {
     factory,

@@ -34,7 +34,11 @@ describe("docker executor (real dockerd)", function () {
   afterEach(async () => {
     const left = await docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=${agentLabel}`] } });
     rmSync(root, { recursive: true, force: true });
-    assert.deepEqual(left.map((c) => c.Id), [], "no container outlives its task");
+    assert.deepEqual(
+      left.map((c) => c.Id),
+      [],
+      "no container outlives its task",
+    );
   });
 
   function make(spec: MessageInitShape<typeof TaskSpecSchema>, environment: Record<string, string> = {}) {
@@ -109,7 +113,10 @@ describe("docker executor (real dockerd)", function () {
     const { bytes, result } = await run({ script: ["head -c 3000000 /dev/zero | tr '\\0' 'x'", "printf '\\001\\377\\000end'"] });
     assert.equal(result.exitCode, 0);
     assert.equal(bytes.length, 3_000_000 + 6);
-    assert.equal(bytes.subarray(0, 3_000_000).every((b) => b === 0x78), true);
+    assert.equal(
+      bytes.subarray(0, 3_000_000).every((b) => b === 0x78),
+      true,
+    );
     assert.deepEqual([...bytes.subarray(3_000_000)], [1, 255, 0, 0x65, 0x6e, 0x64]);
   });
 
@@ -120,7 +127,12 @@ describe("docker executor (real dockerd)", function () {
         script: ['echo "$URL|$EMPTY|$MOTTAINAI_TASK_ID|$MOTTAINAI_TASK_NAME|$MOTTAINAI_ARTEFACT_PATH|$MOTTAINAI_STORAGE_PATH"'],
         artefactPath: "out/arts",
       },
-      { MOTTAINAI_TASK_ID: "t1", MOTTAINAI_TASK_NAME: "name", MOTTAINAI_ARTEFACT_PATH: "out/arts", MOTTAINAI_STORAGE_PATH: "storage" },
+      {
+        MOTTAINAI_TASK_ID: "t1",
+        MOTTAINAI_TASK_NAME: "name",
+        MOTTAINAI_ARTEFACT_PATH: "out/arts",
+        MOTTAINAI_STORAGE_PATH: "storage",
+      },
     );
     assert.equal(text, "http://x/?a=b&c=d||t1|overridden|/mottainai/workspace/out/arts|/mottainai/workspace/storage\n");
   });
@@ -199,7 +211,10 @@ describe("docker executor (real dockerd)", function () {
 
   it("fails prepare clearly for an image that is not local and cannot be pulled", async () => {
     const { executor, output, taskId, workspace } = make({ image: "mottainai-test/does-not-exist:nope", script: ["true"] });
-    await assert.rejects(executor.prepare(), /^Error: image: "mottainai-test\/does-not-exist:nope" is not on this agent's engine and cannot be pulled: /);
+    await assert.rejects(
+      executor.prepare(),
+      /^Error: image: "mottainai-test\/does-not-exist:nope" is not on this agent's engine and cannot be pulled: /,
+    );
     assert.match(Buffer.concat(output).toString(), /^Pulling image mottainai-test\/does-not-exist:nope\n/);
     await executor.destroy();
     await assertGone(taskId, workspace);
@@ -271,7 +286,10 @@ describe("docker executor (real dockerd)", function () {
         const removed = await removeLeftoverContainers(docker, mine, logger);
         assert.deepEqual(removed.sort(), [made[0]!.id, made[1]!.id].sort());
         const left = await docker.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=leftover`] } });
-        assert.deepEqual(left.map((c) => c.Id), [made[2]!.id]);
+        assert.deepEqual(
+          left.map((c) => c.Id),
+          [made[2]!.id],
+        );
         assert.deepEqual(await removeLeftoverContainers(docker, mine, logger), []);
       } finally {
         for (const c of made) await c.remove({ force: true }).catch(() => undefined);

@@ -47,7 +47,11 @@ export function createDockerClient(host?: string): Docker {
   if (host.startsWith("unix://")) return new Docker({ socketPath: host.slice("unix://".length) });
   if (host.startsWith("/")) return new Docker({ socketPath: host });
   const url = new URL(host.replace(/^tcp:/, "http:"));
-  return new Docker({ protocol: url.protocol === "https:" ? "https" : "http", host: url.hostname, port: Number(url.port || 2375) });
+  return new Docker({
+    protocol: url.protocol === "https:" ? "https" : "http",
+    host: url.hostname,
+    port: Number(url.port || 2375),
+  });
 }
 
 /**
@@ -56,7 +60,10 @@ export function createDockerClient(host?: string): Docker {
  * sharing one engine.
  */
 export function agentLabelFor(stateDir: string): string {
-  return createHash("sha256").update(`${hostname()}\0${resolve(stateDir)}`).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(`${hostname()}\0${resolve(stateDir)}`)
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /** `image` with `:latest` added when it names no tag or digest (a pull without a tag pulls every tag). */
@@ -187,7 +194,9 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
         );
       });
     } catch (err) {
-      throw new Error(`image: "${image}" is not on this agent's engine and cannot be pulled: ${errorMessage(err)}`, { cause: err });
+      throw new Error(`image: "${image}" is not on this agent's engine and cannot be pulled: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   };
 
@@ -298,7 +307,8 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
     },
 
     async wait(): Promise<ExecutorResult> {
-      if (!exited || !started) return { exitCode: null, error: cancelled ? "cancelled before the script started" : "the script was not started" };
+      if (!exited || !started)
+        return { exitCode: null, error: cancelled ? "cancelled before the script started" : "the script was not started" };
       const result = await exited;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([streamEnded, new Promise<void>((r) => (timer = setTimeout(r, closeTimeoutMs)))]);
@@ -333,7 +343,8 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
             await c.remove({ force: true, v: true });
           } catch (err) {
             const code = statusCode(err);
-            if (code !== 404 && code !== 409) throw new Error(`cannot remove container ${c.id}: ${errorMessage(err)}`, { cause: err });
+            if (code !== 404 && code !== 409)
+              throw new Error(`cannot remove container ${c.id}: ${errorMessage(err)}`, { cause: err });
           }
         }
         outputOpen = false;

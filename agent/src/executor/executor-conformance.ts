@@ -45,7 +45,7 @@ const LARGE_OUTPUT_SEQ_END = 7_000_000;
 function seqDigest(bytes: number): string {
   const hash = createHash("sha256");
   let remaining = bytes;
-  for (let next = 1; remaining > 0; ) {
+  for (let next = 1; remaining > 0;) {
     let lines = "";
     for (let i = 0; i < 10_000; i++) lines += `${next++}\n`;
     const block = Buffer.from(lines).subarray(0, remaining);
@@ -185,7 +185,8 @@ export function describeExecutorConformance(kind: string, setup: ConformanceSetu
         } finally {
           for (const { executor } of created) await executor.destroy();
         }
-        for (const { taskId, output } of created) assert.equal(output.lateChunks, 0, `${taskId}: output arrived after wait() resolved`);
+        for (const { taskId, output } of created)
+          assert.equal(output.lateChunks, 0, `${taskId}: output arrived after wait() resolved`);
         assert.deepEqual(await setup.leaks(), [], "left behind after destroy");
       });
     }
@@ -207,7 +208,10 @@ export function describeExecutorConformance(kind: string, setup: ConformanceSetu
     });
 
     conformanceCase("delivers 50 MiB of output complete and in order", async () => {
-      const { result, output } = await runToEnd({ script: [`seq 1 ${LARGE_OUTPUT_SEQ_END} | head -c ${LARGE_OUTPUT_BYTES}`] }, false);
+      const { result, output } = await runToEnd(
+        { script: [`seq 1 ${LARGE_OUTPUT_SEQ_END} | head -c ${LARGE_OUTPUT_BYTES}`] },
+        false,
+      );
       assertExited(result, 0);
       assert.equal(output.length, LARGE_OUTPUT_BYTES);
       assert.equal(output.digest(), seqDigest(LARGE_OUTPUT_BYTES));
@@ -215,7 +219,9 @@ export function describeExecutorConformance(kind: string, setup: ConformanceSetu
 
     conformanceCase("shows the task environment over the MOTTAINAI_* variables, values with '=' intact", async () => {
       const { result, output, taskId } = await runToEnd({
-        script: ['printf "%s|%s|%s|%s|%s|%s" "$A" "$B" "${EMPTY-unset}" "$MOTTAINAI_TASK_ID" "$MOTTAINAI_TASK_ATTEMPT" "$MOTTAINAI_TASK_NAME"'],
+        script: [
+          'printf "%s|%s|%s|%s|%s|%s" "$A" "$B" "${EMPTY-unset}" "$MOTTAINAI_TASK_ID" "$MOTTAINAI_TASK_ATTEMPT" "$MOTTAINAI_TASK_NAME"',
+        ],
         environment: ["A=x=y==z", "B=1", "B=2", "EMPTY=", "MOTTAINAI_TASK_NAME=from-task"],
       });
       assert.equal(output.text(), `x=y==z|2||${taskId}|1|from-task`);
@@ -230,7 +236,10 @@ export function describeExecutorConformance(kind: string, setup: ConformanceSetu
 
     conformanceCase("collects what the script wrote under $MOTTAINAI_ARTEFACT_PATH", async () => {
       const { result, output, collection } = await runToEnd({
-        script: ['mkdir -p "$MOTTAINAI_ARTEFACT_PATH/out"', String.raw`printf 'line\nbinary\001\377end' > "$MOTTAINAI_ARTEFACT_PATH/out/file.txt"`],
+        script: [
+          'mkdir -p "$MOTTAINAI_ARTEFACT_PATH/out"',
+          String.raw`printf 'line\nbinary\001\377end' > "$MOTTAINAI_ARTEFACT_PATH/out/file.txt"`,
+        ],
       });
       assertExited(result, 0, output.text());
       assert.ok(collection.artefactDir, "collect() gave no artefact directory");
@@ -242,7 +251,7 @@ export function describeExecutorConformance(kind: string, setup: ConformanceSetu
       const { executor, output } = createExecutor({ script: ["echo started", "sleep 30"] });
       await executor.prepare();
       await executor.start();
-      for (const deadline = Date.now() + 10_000 * scale; output.text() === "" && Date.now() < deadline; ) await sleep(20);
+      for (const deadline = Date.now() + 10_000 * scale; output.text() === "" && Date.now() < deadline;) await sleep(20);
       assert.equal(output.text(), "started\n");
       const began = Date.now();
       executor.cancel(CANCEL_GRACE_MS);

@@ -7,7 +7,10 @@ import { createFakeExecutor, fakeOutput } from "./fake-executor.js";
 
 const logger = pino({ level: "silent" });
 
-function make(spec: MessageInitShape<typeof TaskSpecSchema>, environment: Record<string, string> = {}): { executor: Executor; output: Buffer[] } {
+function make(
+  spec: MessageInitShape<typeof TaskSpecSchema>,
+  environment: Record<string, string> = {},
+): { executor: Executor; output: Buffer[] } {
   const output: Buffer[] = [];
   const executor = createFakeExecutor({
     taskId: "t",
@@ -21,7 +24,10 @@ function make(spec: MessageInitShape<typeof TaskSpecSchema>, environment: Record
   return { executor, output };
 }
 
-async function run(spec: MessageInitShape<typeof TaskSpecSchema>, environment: Record<string, string> = {}): Promise<{ output: Buffer; result: ExecutorResult }> {
+async function run(
+  spec: MessageInitShape<typeof TaskSpecSchema>,
+  environment: Record<string, string> = {},
+): Promise<{ output: Buffer; result: ExecutorResult }> {
   const { executor, output } = make(spec, environment);
   await executor.prepare();
   await executor.start();
@@ -82,7 +88,10 @@ describe("fake executor", () => {
   });
 
   it("rejects malformed settings naming the variable", async () => {
-    await assert.rejects(make({ environment: ["FAKE_EXIT_CODE=x"] }).executor.prepare(), /^Error: FAKE_EXIT_CODE: expected an integer from 0 to 255, got "x"/);
+    await assert.rejects(
+      make({ environment: ["FAKE_EXIT_CODE=x"] }).executor.prepare(),
+      /^Error: FAKE_EXIT_CODE: expected an integer from 0 to 255, got "x"/,
+    );
     await assert.rejects(make({ environment: ["FAKE_EXIT_CODE=256"] }).executor.prepare(), /FAKE_EXIT_CODE/);
     await assert.rejects(make({ environment: ["FAKE_SLEEP_MS=-1"] }).executor.prepare(), /FAKE_SLEEP_MS/);
     await assert.rejects(make({ environment: ["FAKE_OUTPUT_BYTES=1e3"] }).executor.prepare(), /FAKE_OUTPUT_BYTES/);

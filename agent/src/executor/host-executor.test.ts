@@ -99,7 +99,9 @@ describe("host executor", () => {
     try {
       const { text, workspace } = await run(
         {
-          script: ['printf "%s|%s|%s|%s|%s|%s" "$MOTTAINAI_TASK_ID" "$MOTTAINAI_TASK_NAME" "$HOME" "$LANG" "$PATH" "${MOTTAINAI_AGENT_ONLY_SECRET-unset}"'],
+          script: [
+            'printf "%s|%s|%s|%s|%s|%s" "$MOTTAINAI_TASK_ID" "$MOTTAINAI_TASK_NAME" "$HOME" "$LANG" "$PATH" "${MOTTAINAI_AGENT_ONLY_SECRET-unset}"',
+          ],
           environment: ["MOTTAINAI_TASK_NAME=from-task"],
         },
         { MOTTAINAI_TASK_ID: "t-42", MOTTAINAI_TASK_NAME: "from-server" },

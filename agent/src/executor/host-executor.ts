@@ -256,7 +256,8 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
     },
 
     async wait(): Promise<ExecutorResult> {
-      if (!script) return { exitCode: null, error: cancelled ? "cancelled before the script started" : "the script was not started" };
+      if (!script)
+        return { exitCode: null, error: cancelled ? "cancelled before the script started" : "the script was not started" };
       const exit = await script.done;
       if (exit.error !== undefined) return { exitCode: null, error: exit.error };
       if (exit.signal !== null) return { exitCode: null, signal: exit.signal };

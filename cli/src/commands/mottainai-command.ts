@@ -77,7 +77,9 @@ export abstract class MottainaiCommand extends Command<CliContext> {
 
 /** The `--json` option: print proto3 canonical JSON instead of the human view. */
 export function jsonOption(): boolean {
-  return Option.Boolean("--json", false, { description: "Print JSON (proto3 canonical form for server objects) instead of the human view" });
+  return Option.Boolean("--json", false, {
+    description: "Print JSON (proto3 canonical form for server objects) instead of the human view",
+  });
 }
 
 /** A required positional argument, shown as `<ID>` (or `<name>`) in the usage. */

@@ -9,7 +9,8 @@ export class ProfileCreateCommand extends MottainaiCommand {
   static override usage = Command.Usage({
     category,
     description: "Save a server and token under a name",
-    details: "The first profile becomes the current one; `--use` makes this one current. The token is stored in profiles.yaml with mode 0600.",
+    details:
+      "The first profile becomes the current one; `--use` makes this one current. The token is stored in profiles.yaml with mode 0600.",
     examples: [["Save the local server", "$0 profile create local --server http://127.0.0.1:9090 --token $TOKEN"]],
   });
 

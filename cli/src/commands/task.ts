@@ -3,14 +3,7 @@ import type { Readable } from "node:stream";
 import { toJson } from "@bufbuild/protobuf";
 import { type Task, TaskSchema, TaskService, type TaskStatus, parseTaskFile } from "@mottainai/proto";
 import { Command, Option, UsageError } from "clipanion";
-import {
-  TASK_STATUS_WORDS,
-  formatTimestamp,
-  orNone,
-  parseTaskStatus,
-  taskResultWord,
-  taskStatusWord,
-} from "../format.js";
+import { TASK_STATUS_WORDS, formatTimestamp, orNone, parseTaskStatus, taskResultWord, taskStatusWord } from "../format.js";
 import { MottainaiCommand, integerOption, requiredArgument, jsonOption } from "./mottainai-command.js";
 
 const category = "Tasks";
@@ -179,7 +172,8 @@ export class TaskLogCommand extends MottainaiCommand {
   static override usage = Command.Usage({
     category,
     description: "Print a task's log",
-    details: "Writes the stored bytes unchanged. With `--follow` it keeps streaming until the task is done and every byte has been written.",
+    details:
+      "Writes the stored bytes unchanged. With `--follow` it keeps streaming until the task is done and every byte has been written.",
   });
 
   id = requiredArgument();
@@ -213,7 +207,10 @@ export class TaskStopCommand extends TaskIdCommand {
 /** `mottainai task remove ID`: deletes a task that is not running, with its log and artefacts; prints nothing. */
 export class TaskRemoveCommand extends TaskIdCommand {
   static override paths = [["task", "remove"]];
-  static override usage = Command.Usage({ category, description: "Delete a task that is not running, with its log and artefacts" });
+  static override usage = Command.Usage({
+    category,
+    description: "Delete a task that is not running, with its log and artefacts",
+  });
 
   async run(): Promise<void> {
     await (await this.client(TaskService)).deleteTask({ id: this.id });
@@ -223,7 +220,10 @@ export class TaskRemoveCommand extends TaskIdCommand {
 /** `mottainai task clone ID`: a new waiting task from the same spec; prints the new id. */
 export class TaskCloneCommand extends TaskIdCommand {
   static override paths = [["task", "clone"]];
-  static override usage = Command.Usage({ category, description: "Create a new task from the spec of an existing one; prints the new id" });
+  static override usage = Command.Usage({
+    category,
+    description: "Create a new task from the spec of an existing one; prints the new id",
+  });
 
   async run(): Promise<void> {
     const { task } = await (await this.client(TaskService)).cloneTask({ id: this.id });
