@@ -11,6 +11,8 @@ import {
   ConnectRequestSchema,
   GetCurrentUserRequestSchema,
   GetCurrentUserResponseSchema,
+  type GetCurrentUserRequest,
+  type GetCurrentUserResponse,
   NodeService,
   Role,
   UserService,
@@ -47,42 +49,37 @@ describe("server protocols on one port", function () {
     ).stdout;
   after(cleanupAll);
 
-  it("answers a stock @grpc/grpc-js client over HTTP/2", async () => {
+  /** GetCurrentUser through a stock @grpc/grpc-js client; resolves with the response or the error. */
+  const grpcGetCurrentUser = async (token: string) => {
     const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
     const metadata = new grpc.Metadata();
-    metadata.set("authorization", `Bearer ${server.adminToken}`);
-    const response = await new Promise<ReturnType<typeof fromBinary<typeof GetCurrentUserResponseSchema>>>((resolve, reject) =>
-      client.makeUnaryRequest(
-        "/mottainai.v1.UserService/GetCurrentUser",
-        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) =>
-          Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
-        (b: Buffer) => fromBinary(GetCurrentUserResponseSchema, b),
-        create(GetCurrentUserRequestSchema),
-        metadata,
-        (err, value) => (err ? reject(err) : resolve(value!)),
-      ),
-    );
-    client.close();
-    assert.equal(response.user?.name, "admin");
-    assert.equal(response.user?.role, Role.ADMIN);
+    if (token) metadata.set("authorization", `Bearer ${token}`);
+    try {
+      return await new Promise<{ response?: GetCurrentUserResponse; error?: grpc.ServiceError }>((resolve) =>
+        client.makeUnaryRequest(
+          "/mottainai.v1.UserService/GetCurrentUser",
+          (m: GetCurrentUserRequest) => Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
+          (b: Buffer) => fromBinary(GetCurrentUserResponseSchema, b),
+          create(GetCurrentUserRequestSchema),
+          metadata,
+          (error, response) => resolve(error ? { error } : { response }),
+        ),
+      );
+    } finally {
+      client.close();
+    }
+  };
+
+  it("answers a stock @grpc/grpc-js client over HTTP/2", async () => {
+    const { response } = await grpcGetCurrentUser(server.adminToken);
+    assert.equal(response?.user?.name, "admin");
+    assert.equal(response?.user?.role, Role.ADMIN);
   });
 
   it("gives a stock gRPC client UNAUTHENTICATED without a token", async () => {
-    const client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
-    const err = await new Promise<grpc.ServiceError>((resolve) =>
-      client.makeUnaryRequest(
-        "/mottainai.v1.UserService/GetCurrentUser",
-        (m: ReturnType<typeof create<typeof GetCurrentUserRequestSchema>>) =>
-          Buffer.from(toBinary(GetCurrentUserRequestSchema, m)),
-        (b: Buffer) => fromBinary(GetCurrentUserResponseSchema, b),
-        create(GetCurrentUserRequestSchema),
-        new grpc.Metadata(),
-        (e) => resolve(e as grpc.ServiceError),
-      ),
-    );
-    client.close();
-    assert.equal(err.code, grpc.status.UNAUTHENTICATED);
-    assert.equal(err.details, "missing bearer token");
+    const { error } = await grpcGetCurrentUser("");
+    assert.equal(error?.code, grpc.status.UNAUTHENTICATED);
+    assert.equal(error?.details, "missing bearer token");
   });
 
   it("answers gRPC-Web over HTTP/1.1 and Connect over HTTP/2", async () => {

@@ -15,6 +15,7 @@ import type { Scheduler } from "../dispatch/scheduler.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
 import type { Store } from "../store/store.js";
+import { newWaitingTask } from "../store/new-task.js";
 import type { TaskRecord, TaskState } from "../store/task-store.js";
 
 /** Dependencies of the task service. */
@@ -61,32 +62,9 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
         throw new ConnectError(`target_node: ${(err as Error).message}`, Code.InvalidArgument);
       }
     }
-    const t = now();
-    const definition = definitionFromSpec(spec);
-    const task = await o.store.tasks.create({
-      id: newId(),
-      definition,
-      queue: definition.queue || "general",
-      targetNode,
-      status: "waiting",
-      result: "none",
-      exitCode: null,
-      error: "",
-      ownerId,
-      pipelineId: "",
-      nodeId: "",
-      attempt: 0,
-      leaseId: "",
-      leaseExpireTime: 0,
-      infraFailures: 0,
-      scriptRetries: 0,
-      logSize: 0,
-      notBefore: t + definition.eta * 1000,
-      createTime: t,
-      startTime: null,
-      endTime: null,
-      updateTime: t,
-    });
+    const task = await o.store.tasks.create(
+      newWaitingTask({ id: newId(), definition: definitionFromSpec(spec), ownerId, targetNode, now: now() }),
+    );
     await o.events.publish("task.created", task.id, { kind: "task", value: task });
     o.scheduler.kick(true);
     return task;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Store } from "../store/store.js";
 import type { TaskRecord } from "../store/task-store.js";
+import { newWaitingTask } from "../store/new-task.js";
 import { openSqliteStore } from "./sqlite-store.js";
 
 const definition = {
@@ -38,30 +39,7 @@ const definition = {
 };
 
 function newTask(id: string, ownerId = "u1"): Omit<TaskRecord, "seq"> {
-  return {
-    id,
-    definition,
-    queue: "general",
-    targetNode: "",
-    status: "waiting",
-    result: "none",
-    exitCode: null,
-    error: "",
-    ownerId,
-    pipelineId: "",
-    nodeId: "",
-    attempt: 0,
-    leaseId: "",
-    leaseExpireTime: 0,
-    infraFailures: 0,
-    scriptRetries: 0,
-    logSize: 0,
-    notBefore: 0,
-    createTime: 1,
-    startTime: null,
-    endTime: null,
-    updateTime: 1,
-  };
+  return { ...newWaitingTask({ id, definition, ownerId, now: 1 }), notBefore: 0 };
 }
 
 describe("SqliteTaskStore", () => {
