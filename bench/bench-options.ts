@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 /** Names accepted by --only, in the order the runner runs them. */
-export const BENCHMARK_NAMES = ["dispatch", "throughput", "logs", "failover", "idle"] as const;
+export const BENCHMARK_NAMES = ["dispatch", "throughput", "logs", "failover", "idle", "docker"] as const;
 
 /** One of BENCHMARK_NAMES. */
 export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
@@ -10,6 +10,8 @@ export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
 /** Everything the command line controls; defaults are the full run, --quick the small one. */
 export interface BenchOptions {
   only: BenchmarkName[];
+  /** Whether --only was given: then a benchmark that cannot run (no Docker engine) fails instead of being skipped. */
+  onlyGiven: boolean;
   /** Where to write the JSON array of rows, if anywhere. */
   jsonFile: string | undefined;
   /** Extra node flags for every mottainai-server process, e.g. ["--cpu-prof", "--cpu-prof-dir=…"]. */
@@ -36,6 +38,8 @@ export interface BenchOptions {
   idleHeartbeatMs: number;
   /** Wall time over which the server's CPU is measured, in ms. Default 30 s, quick 10 s. */
   idleWindowMs: number;
+  /** Sequential docker tasks (and `docker run` baselines) of the docker benchmark. Default 20, quick 5. */
+  dockerTasks: number;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -53,7 +57,8 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-agents N           (10000; quick 1000)
   --idle-processes N        (4)
   --idle-heartbeat-ms N     (10000)
-  --idle-window-ms N        (30000; quick 10000)`;
+  --idle-window-ms N        (30000; quick 10000)
+  --docker-tasks N          (20; quick 5; docker is skipped without a Docker engine unless named in --only)`;
 
 /** Thrown for a bad command line; the message ends with the usage. */
 export class UsageError extends Error {
@@ -77,6 +82,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     "idle-processes": "idleProcesses",
     "idle-heartbeat-ms": "idleHeartbeatMs",
     "idle-window-ms": "idleWindowMs",
+    "docker-tasks": "dockerTasks",
   } as const;
   let parsed;
   try {
@@ -101,6 +107,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
   const quick = v.quick === true;
   const options: BenchOptions = {
     only: [...BENCHMARK_NAMES],
+    onlyGiven: false,
     jsonFile: undefined,
     serverNodeFlags: [],
     dispatchTasks: quick ? 100 : 500,
@@ -114,6 +121,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     idleProcesses: 4,
     idleHeartbeatMs: 10_000,
     idleWindowMs: quick ? 10_000 : 30_000,
+    dockerTasks: quick ? 5 : 20,
   };
   for (const [flag, key] of Object.entries(intOptions)) {
     const raw = v[flag];
@@ -131,6 +139,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
       throw new UsageError(`--only: unknown benchmark "${unknown.join(",")}"; expected ${BENCHMARK_NAMES.join(", ")}\n${USAGE}`);
     }
     options.only = BENCHMARK_NAMES.filter((n) => names.includes(n));
+    options.onlyGiven = true;
   }
   if (typeof v.json === "string") {
     options.jsonFile = isAbsolute(v.json) ? v.json : resolve(env.INIT_CWD ?? process.cwd(), v.json);

@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import { parseBenchOptions, usage, UsageError, type BenchmarkName, type BenchOptions } from "./bench-options.js";
 import { cleanupAll } from "./cleanup.js";
 import { runDispatchLatency } from "./dispatch-latency.js";
+import { runDockerTask } from "./docker-task.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
 import { runLogThroughput } from "./log-throughput.js";
@@ -18,6 +19,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   logs: runLogThroughput,
   failover: runFailover,
   idle: runIdleAgents,
+  docker: runDockerTask,
 };
 
 async function main(): Promise<number> {
