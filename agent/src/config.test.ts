@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadAgentConfig, type AgentConfig } from "./config.js";
+import { DEFAULT_DOCKER_POLICY } from "./executor/docker-policy.js";
 
 describe("loadAgentConfig", () => {
   let dir: string;
@@ -41,6 +42,7 @@ describe("loadAgentConfig", () => {
       labels: {},
       executors: ["host"],
       logLevel: "info",
+      dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
     });
   });
 
@@ -87,6 +89,7 @@ describe("loadAgentConfig", () => {
       labels: { arch: "amd64", gpu: "yes=really" },
       executors: ["host", "fake"],
       logLevel: "debug",
+      dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
     });
   });
 
@@ -143,6 +146,7 @@ describe("loadAgentConfig", () => {
       labels: { arch: "arm64" },
       executors: ["host", "fake"],
       logLevel: "error",
+      dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
     });
     assert.deepEqual(load([], { MOTTAINAI_AGENT_CONFIG: path }).queues, c.queues);
     assert.deepEqual(load(["--config", file('queue: ["a:1", b]\nlabel: ["x=1"]\n')]).queues, [
@@ -206,5 +210,136 @@ describe("loadAgentConfig", () => {
     fails(["--config", file("queue: general:1\nqueues: [b]\n")], /"queue" and "queues" are the same setting/);
     fails(["--config", file("server:\n  a: 1\n")], /server: expected a single value, got a mapping/);
     fails(["--config", join(dir, "missing.yaml")], /^--config: cannot read .*missing\.yaml: ENOENT/);
+  });
+
+  describe("docker policy", () => {
+    it("defaults to unprivileged, network none, no binds, no limits", () => {
+      assert.deepEqual(load([]).dockerPolicy, {
+        privileged: false,
+        capAdd: [],
+        capDrop: [],
+        networkMode: "none",
+        bindAllow: [],
+      });
+    });
+
+    it("reads every --docker-* flag, repeatable ones included", () => {
+      const c = load([
+        "--docker-privileged",
+        "--docker-cap-add",
+        "net_admin",
+        "--docker-cap-add",
+        "SYS_PTRACE",
+        "--docker-cap-drop",
+        "CHOWN",
+        "--docker-network",
+        "host",
+        "--docker-bind-allow",
+        "/srv/cache",
+        "--docker-bind-allow",
+        "/var/cache/distfiles",
+        "--docker-default-cpus",
+        "1",
+        "--docker-max-cpus",
+        "2.5",
+        "--docker-default-memory",
+        "512m",
+        "--docker-max-memory",
+        "2g",
+      ]);
+      assert.deepEqual(c.dockerPolicy, {
+        privileged: true,
+        capAdd: ["NET_ADMIN", "SYS_PTRACE"],
+        capDrop: ["CHOWN"],
+        networkMode: "host",
+        bindAllow: ["/srv/cache", "/var/cache/distfiles"],
+        defaultCpus: 1,
+        maxCpus: 2.5,
+        defaultMemory: 512 * 1024 ** 2,
+        maxMemory: 2 * 1024 ** 3,
+      });
+    });
+
+    it("reads MOTTAINAI_AGENT_DOCKER_* (lists comma-separated) and YAML keys", () => {
+      const fromEnv = load([], {
+        MOTTAINAI_AGENT_DOCKER_PRIVILEGED: "true",
+        MOTTAINAI_AGENT_DOCKER_CAP_ADD: "NET_ADMIN, SYS_ADMIN",
+        MOTTAINAI_AGENT_DOCKER_CAP_DROP: "CHOWN",
+        MOTTAINAI_AGENT_DOCKER_NETWORK: "host",
+        MOTTAINAI_AGENT_DOCKER_BIND_ALLOW: "/srv/a,/srv/b",
+        MOTTAINAI_AGENT_DOCKER_DEFAULT_CPUS: "0.5",
+        MOTTAINAI_AGENT_DOCKER_MAX_CPUS: "4",
+        MOTTAINAI_AGENT_DOCKER_DEFAULT_MEMORY: "256M",
+        MOTTAINAI_AGENT_DOCKER_MAX_MEMORY: "1G",
+      }).dockerPolicy;
+      assert.deepEqual(fromEnv, {
+        privileged: true,
+        capAdd: ["NET_ADMIN", "SYS_ADMIN"],
+        capDrop: ["CHOWN"],
+        networkMode: "host",
+        bindAllow: ["/srv/a", "/srv/b"],
+        defaultCpus: 0.5,
+        maxCpus: 4,
+        defaultMemory: 256 * 1024 ** 2,
+        maxMemory: 1024 ** 3,
+      });
+      const path = file(
+        [
+          "docker_privileged: false",
+          "docker_cap_add: [NET_ADMIN]",
+          "docker_network: none",
+          "docker_bind_allow: /srv/cache",
+          "docker_max_memory: 1g",
+          "docker_max_cpus: 2",
+          "",
+        ].join("\n"),
+      );
+      assert.deepEqual(load(["--config", path]).dockerPolicy, {
+        privileged: false,
+        capAdd: ["NET_ADMIN"],
+        capDrop: [],
+        networkMode: "none",
+        bindAllow: ["/srv/cache"],
+        maxCpus: 2,
+        maxMemory: 1024 ** 3,
+      });
+      assert.equal(load(["--docker-privileged", "--config", path]).dockerPolicy.privileged, true, "the flag wins over the file");
+      assert.deepEqual(load(["--config", path], { MOTTAINAI_AGENT_DOCKER_CAP_ADD: "SYS_ADMIN" }).dockerPolicy.capAdd, [
+        "SYS_ADMIN",
+      ]);
+    });
+
+    it("rejects bad values, naming the flag, variable or key", () => {
+      fails(
+        ["--docker-cap-add", "NET ADMIN"],
+        '--docker-cap-add: expected a capability name such as "NET_ADMIN" or "ALL", got "NET ADMIN"',
+      );
+      fails(["--docker-network", ""], '--docker-network: expected a network mode such as "none" or "host", got ""');
+      fails(["--docker-bind-allow", "srv/cache"], "--docker-bind-allow: srv/cache is not an absolute path");
+      fails(["--docker-bind-allow", "/srv/../etc"], /^--docker-bind-allow: \/srv\/\.\.\/etc is not a normalized path/);
+      fails(["--docker-max-cpus=-1"], '--docker-max-cpus: expected a positive number of cpus such as 2 or 0.5, got "-1"');
+      fails(
+        ["--docker-default-cpus", "0"],
+        '--docker-default-cpus: expected a positive number of cpus such as 2 or 0.5, got "0"',
+      );
+      fails(["--docker-max-memory", "lots"], '--docker-max-memory: expected a size such as "512m" or "2g", got "lots"');
+      fails(["--docker-default-memory", "1k"], "--docker-default-memory: 1k is below Docker's minimum of 6m");
+      fails(
+        ["--docker-default-cpus", "3", "--docker-max-cpus", "2"],
+        "--docker-default-cpus: 3 is above the maximum of 2 (--docker-max-cpus)",
+      );
+      fails(
+        ["--docker-default-memory", "2g"],
+        "--docker-default-memory: 2g is above the maximum of 1g (MOTTAINAI_AGENT_DOCKER_MAX_MEMORY)",
+        { MOTTAINAI_AGENT_DOCKER_MAX_MEMORY: "1024m" },
+      );
+      fails([], 'MOTTAINAI_AGENT_DOCKER_PRIVILEGED: expected true or false, got "maybe"', {
+        MOTTAINAI_AGENT_DOCKER_PRIVILEGED: "maybe",
+      });
+      const path = file("docker_privileged: [1]\n");
+      fails(["--config", path], `${path}: docker_privileged: expected true or false, got a list`);
+      const caps = file("docker_cap_add:\n  NET_ADMIN: true\n");
+      fails(["--config", caps], `${caps}: docker_cap_add: expected a list, got a mapping`);
+    });
   });
 });

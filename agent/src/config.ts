@@ -3,6 +3,15 @@ import { hostname as osHostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import {
+  checkHostPath,
+  formatMemorySize,
+  MIN_MEMORY,
+  parseCpus,
+  parseMemorySize,
+  type DockerPolicy,
+} from "./executor/docker-policy.js";
+import type { DockerImageCacheOptions } from "./executor/docker-image-cache.js";
 import { EXECUTOR_KINDS } from "./executor/executor-factory.js";
 
 /** A queue the agent serves and how many of its tasks may run at once. */
@@ -31,6 +40,10 @@ export interface AgentConfig {
   executors: string[];
   /** Docker endpoint of the docker executor (`unix:///…` or `tcp://host:port`). Absent: /var/run/docker.sock. */
   dockerHost?: string;
+  /** What the docker executor's containers may do (`--docker-*` policy flags). */
+  dockerPolicy: DockerPolicy;
+  /** Registry of the docker executor's image cache (`cache_image` tasks). Absent: no cache. */
+  dockerImageCache?: DockerImageCacheOptions;
   /** pino level. Default info. */
   logLevel: string;
 }
@@ -54,11 +67,24 @@ Runs tasks for a Mottainai server over one persistent stream.
   --label K=V                label, repeatable
   --executor KIND            executor offered, repeatable: ${EXECUTOR_KINDS.join(", ")} (default host)
   --docker-host URL          docker executor's engine (default unix:///var/run/docker.sock) MOTTAINAI_AGENT_DOCKER_HOST
+  --docker-privileged        run docker tasks' containers privileged (default false) MOTTAINAI_AGENT_DOCKER_PRIVILEGED
+  --docker-cap-add CAP       capability added to containers, repeatable            MOTTAINAI_AGENT_DOCKER_CAP_ADD
+  --docker-cap-drop CAP      capability dropped from containers, repeatable        MOTTAINAI_AGENT_DOCKER_CAP_DROP
+  --docker-network MODE      containers' network mode: none, host, a network (default none) MOTTAINAI_AGENT_DOCKER_NETWORK
+  --docker-bind-allow PATH   host path prefix task binds may mount, repeatable (default: no binds) MOTTAINAI_AGENT_DOCKER_BIND_ALLOW
+  --docker-default-cpus N    cpus of a container whose task asks for none (CPU=) MOTTAINAI_AGENT_DOCKER_DEFAULT_CPUS
+  --docker-max-cpus N        most cpus a task may ask for                          MOTTAINAI_AGENT_DOCKER_MAX_CPUS
+  --docker-default-memory SIZE memory of a container whose task asks for none (RAM=), e.g. 512m MOTTAINAI_AGENT_DOCKER_DEFAULT_MEMORY
+  --docker-max-memory SIZE   most memory a task may ask for, e.g. 2g               MOTTAINAI_AGENT_DOCKER_MAX_MEMORY
+  --docker-cache-registry HOST:PORT[/PREFIX] registry of cache_image tasks' images MOTTAINAI_AGENT_DOCKER_CACHE_REGISTRY
+  --docker-registry-username U  user for the cache registry                     MOTTAINAI_AGENT_DOCKER_REGISTRY_USERNAME
+  --docker-registry-password P  its password (prefer the variable or the file)  MOTTAINAI_AGENT_DOCKER_REGISTRY_PASSWORD
   --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info) MOTTAINAI_AGENT_LOG_LEVEL
   --config FILE              YAML file with the same keys in snake_case            MOTTAINAI_AGENT_CONFIG
   --help                     show this text
 
-Precedence: flags, then environment, then the file, then defaults.
+Precedence: flags, then environment, then the file, then defaults. Repeatable docker
+settings take a comma-separated list in their environment variable.
 `;
 
 const OPTIONS = {
@@ -72,12 +98,25 @@ const OPTIONS = {
   label: { type: "string", multiple: true },
   executor: { type: "string", multiple: true },
   "docker-host": { type: "string" },
+  "docker-privileged": { type: "boolean" },
+  "docker-cap-add": { type: "string", multiple: true },
+  "docker-cap-drop": { type: "string", multiple: true },
+  "docker-network": { type: "string" },
+  "docker-bind-allow": { type: "string", multiple: true },
+  "docker-default-cpus": { type: "string" },
+  "docker-max-cpus": { type: "string" },
+  "docker-default-memory": { type: "string" },
+  "docker-max-memory": { type: "string" },
+  "docker-cache-registry": { type: "string" },
+  "docker-registry-username": { type: "string" },
+  "docker-registry-password": { type: "string" },
   "log-level": { type: "string" },
 } as const;
 
 type Key = Exclude<keyof typeof OPTIONS, "config">;
-type ListKey = "queue" | "label" | "executor";
-type ScalarKey = Exclude<Key, ListKey>;
+type ListKey = "queue" | "label" | "executor" | "docker-cap-add" | "docker-cap-drop" | "docker-bind-allow";
+type BooleanKey = "docker-privileged";
+type ScalarKey = Exclude<Key, ListKey | BooleanKey>;
 
 const ENV: Partial<Record<Key, string>> = {
   server: "MOTTAINAI_AGENT_SERVER",
@@ -87,9 +126,21 @@ const ENV: Partial<Record<Key, string>> = {
   capacity: "MOTTAINAI_AGENT_CAPACITY",
   "log-level": "MOTTAINAI_AGENT_LOG_LEVEL",
   "docker-host": "MOTTAINAI_AGENT_DOCKER_HOST",
+  "docker-privileged": "MOTTAINAI_AGENT_DOCKER_PRIVILEGED",
+  "docker-cap-add": "MOTTAINAI_AGENT_DOCKER_CAP_ADD",
+  "docker-cap-drop": "MOTTAINAI_AGENT_DOCKER_CAP_DROP",
+  "docker-network": "MOTTAINAI_AGENT_DOCKER_NETWORK",
+  "docker-bind-allow": "MOTTAINAI_AGENT_DOCKER_BIND_ALLOW",
+  "docker-default-cpus": "MOTTAINAI_AGENT_DOCKER_DEFAULT_CPUS",
+  "docker-max-cpus": "MOTTAINAI_AGENT_DOCKER_MAX_CPUS",
+  "docker-default-memory": "MOTTAINAI_AGENT_DOCKER_DEFAULT_MEMORY",
+  "docker-max-memory": "MOTTAINAI_AGENT_DOCKER_MAX_MEMORY",
+  "docker-cache-registry": "MOTTAINAI_AGENT_DOCKER_CACHE_REGISTRY",
+  "docker-registry-username": "MOTTAINAI_AGENT_DOCKER_REGISTRY_USERNAME",
+  "docker-registry-password": "MOTTAINAI_AGENT_DOCKER_REGISTRY_PASSWORD",
 };
 
-const FILE_ALIASES: Record<ListKey, string> = { queue: "queues", label: "labels", executor: "executors" };
+const FILE_ALIASES: Partial<Record<ListKey, string>> = { queue: "queues", label: "labels", executor: "executors" };
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -129,7 +180,9 @@ export function loadAgentConfig(
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const flags = parsed.values as Partial<Record<ScalarKey | "config", string>> & Partial<Record<ListKey, string[]>>;
+  const flags = parsed.values as Partial<Record<ScalarKey | "config", string>> &
+    Partial<Record<ListKey, string[]>> &
+    Partial<Record<BooleanKey, boolean>>;
   const configFile = flags.config ?? (env.MOTTAINAI_AGENT_CONFIG || undefined);
   const configPath = configFile !== undefined ? resolve(cwd, configFile) : undefined;
   const file =
@@ -139,7 +192,8 @@ export function loadAgentConfig(
   const fileBase = configPath !== undefined ? dirname(configPath) : cwd;
 
   const fileEntry = (key: Key): Raw<unknown> | undefined => {
-    const names = [...new Set([key.replaceAll("-", "_"), key, ...(key in FILE_ALIASES ? [FILE_ALIASES[key as ListKey]] : [])])];
+    const alias = FILE_ALIASES[key as ListKey];
+    const names = [...new Set([key.replaceAll("-", "_"), key, ...(alias !== undefined ? [alias] : [])])];
     const found = names.filter((n) => n in file);
     if (found.length > 1) throw new ConfigError(`${configPath}: "${found[0]}" and "${found[1]}" are the same setting; keep one`);
     const name = found[0];
@@ -165,6 +219,10 @@ export function loadAgentConfig(
   const list = (key: ListKey): Raw<string[]> | undefined => {
     const flag = flags[key];
     if (flag !== undefined && flag.length > 0) return { value: flag, source: `--${key}`, base: cwd };
+    const envName = ENV[key];
+    const envValue = envName !== undefined ? env[envName] : undefined;
+    if (envName !== undefined && envValue !== undefined && envValue.trim() !== "")
+      return { value: envValue.split(",").map((item) => item.trim()), source: envName, base: cwd };
     const f = fileEntry(key);
     if (f === undefined) return undefined;
     const separator = key === "queue" ? ":" : "=";
@@ -180,7 +238,7 @@ export function loadAgentConfig(
         }),
       };
     }
-    if (typeof v === "object" && v !== null && key !== "executor") {
+    if (typeof v === "object" && v !== null && (key === "queue" || key === "label")) {
       return {
         ...f,
         value: Object.entries(v as Record<string, unknown>).map(([k, item]) => {
@@ -192,6 +250,22 @@ export function loadAgentConfig(
       };
     }
     throw new ConfigError(`${f.source}: expected a list, got ${describe(v)}`);
+  };
+
+  const boolean = (key: BooleanKey): Raw<boolean> | undefined => {
+    if (flags[key] === true) return { value: true, source: `--${key}`, base: cwd };
+    const parse = (source: string, v: unknown): Raw<boolean> => {
+      if (v === true || v === false) return { value: v, source, base: cwd };
+      const t = typeof v === "string" || typeof v === "number" ? String(v).trim().toLowerCase() : undefined;
+      if (t !== undefined && ["true", "1", "yes", "on"].includes(t)) return { value: true, source, base: cwd };
+      if (t !== undefined && ["false", "0", "no", "off"].includes(t)) return { value: false, source, base: cwd };
+      throw new ConfigError(`${source}: expected true or false, got ${typeof v === "string" ? `"${v}"` : describe(v)}`);
+    };
+    const envName = ENV[key];
+    const envValue = envName !== undefined ? env[envName] : undefined;
+    if (envName !== undefined && envValue !== undefined && envValue !== "") return parse(envName, envValue);
+    const f = fileEntry(key);
+    return f === undefined ? undefined : parse(f.source, f.value);
   };
 
   const serverRaw = scalar("server");
@@ -282,6 +356,9 @@ export function loadAgentConfig(
     );
   }
 
+  const dockerPolicy = loadDockerPolicy(scalar, list, boolean);
+  const dockerImageCache = loadDockerImageCache(scalar);
+
   return {
     server,
     registrationToken,
@@ -292,7 +369,115 @@ export function loadAgentConfig(
     labels,
     executors,
     logLevel,
+    dockerPolicy,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
+    ...(dockerImageCache !== undefined ? { dockerImageCache } : {}),
+  };
+}
+
+/**
+ * The docker executor's policy from the `--docker-*` settings (each value read through the
+ * given accessors, which apply the precedence), validated: errors name the flag, variable or
+ * key of the bad value.
+ */
+function loadDockerPolicy(
+  scalar: (key: ScalarKey) => Raw<string> | undefined,
+  list: (key: ListKey) => Raw<string[]> | undefined,
+  boolean: (key: BooleanKey) => Raw<boolean> | undefined,
+): DockerPolicy {
+  const caps = (key: "docker-cap-add" | "docker-cap-drop"): string[] => {
+    const raw = list(key);
+    const result: string[] = [];
+    for (const item of raw?.value ?? []) {
+      const cap = item.trim().toUpperCase();
+      if (!/^[A-Z][A-Z0-9_]*$/.test(cap))
+        throw new ConfigError(`${raw?.source}: expected a capability name such as "NET_ADMIN" or "ALL", got "${item}"`);
+      if (!result.includes(cap)) result.push(cap);
+    }
+    return result;
+  };
+
+  const networkRaw = scalar("docker-network");
+  const networkMode = networkRaw?.value.trim() ?? "none";
+  if (networkRaw && !/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(networkMode))
+    throw new ConfigError(`${networkRaw.source}: expected a network mode such as "none" or "host", got "${networkRaw.value}"`);
+
+  const bindRaw = list("docker-bind-allow");
+  const bindAllow: string[] = [];
+  for (const item of bindRaw?.value ?? []) {
+    const path = item.trim();
+    try {
+      checkHostPath(bindRaw?.source ?? "--docker-bind-allow", path);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    if (!bindAllow.includes(path)) bindAllow.push(path);
+  }
+
+  const number = <T>(key: ScalarKey, parse: (text: string) => T | undefined, expected: string): Raw<T> | undefined => {
+    const raw = scalar(key);
+    if (raw === undefined) return undefined;
+    const value = parse(raw.value);
+    if (value === undefined) throw new ConfigError(`${raw.source}: expected ${expected}, got "${raw.value}"`);
+    return { ...raw, value };
+  };
+  const cpus = "a positive number of cpus such as 2 or 0.5";
+  const size = 'a size such as "512m" or "2g"';
+  const defaultCpus = number("docker-default-cpus", parseCpus, cpus);
+  const maxCpus = number("docker-max-cpus", parseCpus, cpus);
+  const defaultMemory = number("docker-default-memory", parseMemorySize, size);
+  const maxMemory = number("docker-max-memory", parseMemorySize, size);
+  for (const raw of [defaultMemory, maxMemory]) {
+    if (raw && raw.value < MIN_MEMORY)
+      throw new ConfigError(`${raw.source}: ${formatMemorySize(raw.value)} is below Docker's minimum of 6m`);
+  }
+  if (defaultCpus && maxCpus && defaultCpus.value > maxCpus.value)
+    throw new ConfigError(
+      `${defaultCpus.source}: ${defaultCpus.value} is above the maximum of ${maxCpus.value} (${maxCpus.source})`,
+    );
+  if (defaultMemory && maxMemory && defaultMemory.value > maxMemory.value) {
+    throw new ConfigError(
+      `${defaultMemory.source}: ${formatMemorySize(defaultMemory.value)} is above the maximum of ${formatMemorySize(maxMemory.value)} (${maxMemory.source})`,
+    );
+  }
+
+  return {
+    privileged: boolean("docker-privileged")?.value ?? false,
+    capAdd: caps("docker-cap-add"),
+    capDrop: caps("docker-cap-drop"),
+    networkMode,
+    bindAllow,
+    ...(defaultCpus ? { defaultCpus: defaultCpus.value } : {}),
+    ...(maxCpus ? { maxCpus: maxCpus.value } : {}),
+    ...(defaultMemory ? { defaultMemory: defaultMemory.value } : {}),
+    ...(maxMemory ? { maxMemory: maxMemory.value } : {}),
+  };
+}
+
+/**
+ * The image-cache registry (`--docker-cache-registry HOST:PORT[/PREFIX]`) and its optional
+ * credentials; undefined when no registry is given. Credentials without a registry are an error.
+ */
+function loadDockerImageCache(scalar: (key: ScalarKey) => Raw<string> | undefined): DockerImageCacheOptions | undefined {
+  const registryRaw = scalar("docker-cache-registry");
+  const usernameRaw = scalar("docker-registry-username");
+  const passwordRaw = scalar("docker-registry-password");
+  const registry = registryRaw?.value.trim().replace(/\/+$/, "") ?? "";
+  if (registry === "") {
+    const orphan = usernameRaw ?? passwordRaw;
+    if (orphan) throw new ConfigError(`${orphan.source}: registry credentials need --docker-cache-registry`);
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(registry)) {
+    throw new ConfigError(
+      `${registryRaw?.source}: expected HOST:PORT with an optional lower-case /prefix, such as "127.0.0.1:5000", got "${registryRaw?.value}"`,
+    );
+  }
+  if (passwordRaw && !usernameRaw) throw new ConfigError(`${passwordRaw.source}: a registry password needs a username`);
+  const username = usernameRaw?.value.trim();
+  return {
+    registry,
+    ...(username ? { username, password: passwordRaw?.value ?? "" } : {}),
   };
 }
 
@@ -322,7 +507,8 @@ function readConfigFile(path: string, source: string): Record<string, unknown> {
     if (key === "config") continue;
     known.add(key);
     known.add(key.replaceAll("-", "_"));
-    if (key in FILE_ALIASES) known.add(FILE_ALIASES[key as ListKey]);
+    const alias = FILE_ALIASES[key as ListKey];
+    if (alias !== undefined) known.add(alias);
   }
   for (const key of Object.keys(doc)) {
     if (!known.has(key)) throw new ConfigError(`${path}: unknown setting "${key}"`);

@@ -93,7 +93,13 @@ async function main(argv: string[]): Promise<number> {
   if (config.executors.includes("docker")) {
     const client = createDockerClient(config.dockerHost);
     const agentLabel = agentLabelFor(config.stateDir);
-    docker = { docker: client, agentLabel };
+    docker = {
+      docker: client,
+      agentLabel,
+      policy: config.dockerPolicy,
+      ...(config.dockerImageCache ? { imageCache: config.dockerImageCache } : {}),
+    };
+    logger.info({ dockerPolicy: config.dockerPolicy }, "docker executor policy");
     try {
       await removeLeftoverContainers(client, agentLabel, logger);
     } catch (err) {

@@ -5,8 +5,13 @@ import { constants as osConstants } from "node:os";
 import { isAbsolute, posix, relative, resolve, sep } from "node:path";
 import type { Duplex } from "node:stream";
 import Docker from "dockerode";
+import { processGroupRecordFile } from "../orphan-reaper.js";
+import { checkBinds, containerLimits, DEFAULT_DOCKER_POLICY, type DockerPolicy } from "./docker-policy.js";
+import { createDockerImageCache, type DockerImageCacheOptions } from "./docker-image-cache.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
-import { workspaceName } from "./host-executor.js";
+import { GroupProcess } from "./group-process.js";
+import { DEFAULT_PATH, workspaceName } from "./host-executor.js";
+import { checkoutSource, removeCheckoutKey } from "./source-checkout.js";
 import { taskEnvironment } from "./task-environment.js";
 
 /** Where the per-attempt workspace is mounted inside the container. */
@@ -33,8 +38,16 @@ export interface DockerExecutorOptions {
    * only what it left behind itself. Default agentLabelFor(<workspaceRoot>).
    */
   agentLabel?: string;
-  /** Container network mode. Default "none" (loopback only). */
-  networkMode?: string;
+  /**
+   * What containers may do (privileged, capabilities, network, allowed binds, cpu/memory
+   * defaults and maximums). Default DEFAULT_DOCKER_POLICY: unprivileged, network "none", no
+   * binds, no limits.
+   */
+  policy?: DockerPolicy;
+  /** PATH of the git commands of a checkout (`source`), run on the agent. Default DEFAULT_PATH. */
+  path?: string;
+  /** The agent's image-cache registry for `cache_image` tasks (createDockerImageCache). Default none. */
+  imageCache?: DockerImageCacheOptions;
   /** Run docker-init as PID 1 so the script gets SIGTERM on cancel. Default true. */
   init?: boolean;
   /** How long to wait for the output stream to end after the container exited. Default 5000 ms. */
@@ -136,19 +149,27 @@ const ENTRYPOINT_WRAPPER = 'exec 2>&1; exec "$@"';
  * Runs one attempt of a `docker`/`docker_execute` task in a container through the Docker
  * Engine API (DESIGN §6, issue 4), in the order of the Executor contract:
  *
- * - prepare: (re)creates `<workspaceRoot>/<taskId>-<attempt>/` with `artefact_path` (default
+ * - prepare: first checks the task against the agent's policy (DockerPolicy): `CPU=`/`RAM=`
+ *   within the maximums (containerLimits) and `binds` under the allowed paths (checkBinds),
+ *   rejecting with an error naming the variable or bind before anything is created; then
+ *   (re)creates `<workspaceRoot>/<taskId>-<attempt>/`, clones `source` into it at `commit` (with
+ *   `privkey`; checkoutSource, as the host executor), creates `artefact_path` (default
  *   "artefacts"), `storage_path` (default "storage") and `directory` inside it (paths leaving
  *   it are rejected naming the field); takes `image` from the engine, else pulls it (progress
  *   lines go to the output); creates the container: the workspace bind-mounted at
- *   CONTAINER_WORKSPACE, working directory `directory` in it, the MOTTAINAI_* variables (the
- *   artefact and storage paths as absolute in-container paths) then the task's `environment`,
- *   network "none", labels mottainai.task/attempt/agent.
+ *   CONTAINER_WORKSPACE, working directory `directory` in it, the task's allowed binds, the
+ *   MOTTAINAI_* variables (the artefact and storage paths as absolute in-container paths) then
+ *   the task's `environment`, the policy's privileged mode, capabilities and network mode, the
+ *   cpu/memory limits, labels mottainai.task/attempt/agent.
  * - start: attaches to the output and starts the container. Without `entrypoint` the script runs
  *   as `bash -c "<items joined with ' && '>"` (`sh -c` when the image has no /bin/bash); with
  *   one, the entrypoint runs with the script items as arguments. Both go through /bin/sh of the
  *   image to send stderr to stdout: one stream, bytes exact and in order.
  * - cancel: `docker stop` with the grace rounded up to seconds (SIGTERM, then SIGKILL).
  * - destroy: removes the container (forced, with its anonymous volumes) and the workspace.
+ * - image cache (`cache_image`, `cache_clean`, `prune`; createDockerImageCache): the cached image
+ *   replaces `image` when the registry has it; a successful run is committed and pushed before
+ *   wait() resolves; `prune` cleans up in destroy.
  */
 export function createDockerExecutor(input: ExecutorInput, options: DockerExecutorOptions = {}): Executor {
   const docker = options.docker ?? createDockerClient(options.host);
@@ -156,6 +177,16 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
   const workspace = resolve(input.workspaceRoot, workspaceName(input.taskId, input.attempt));
   const agentLabel = options.agentLabel ?? agentLabelFor(input.workspaceRoot);
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const imageCache = createDockerImageCache({
+    docker,
+    ...(options.imageCache ? { options: options.imageCache } : {}),
+    spec: { ...spec, image: withDefaultTag(spec.image.trim()) },
+    log: (line) => output(Buffer.from(line)),
+    logger: input.logger,
+  });
+  const policy = options.policy ?? DEFAULT_DOCKER_POLICY;
+  const keyFile = `${workspace}.key`;
+  let checkoutProcess: GroupProcess | undefined;
   let artefactDir = workspace;
   let container: Docker.Container | undefined;
   let stream: Duplex | undefined;
@@ -172,10 +203,13 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
     if (outputOpen) input.onOutput(chunk);
   };
 
-  const ensureImage = async (image: string): Promise<void> => {
+  /** The image to create the container from: the cached one (cache_image), else `image`, pulled when missing. */
+  const ensureImage = async (image: string): Promise<string> => {
+    const cached = await imageCache.pullCached();
+    if (cached !== undefined) return cached;
     try {
       await docker.getImage(image).inspect();
-      return;
+      return image;
     } catch (err) {
       if (statusCode(err) !== 404) throw new Error(`image: cannot inspect "${image}": ${errorMessage(err)}`, { cause: err });
     }
@@ -198,6 +232,7 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
         cause: err,
       });
     }
+    return image;
   };
 
   const stopContainer = (graceMs: number): Promise<void> => {
@@ -226,13 +261,32 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
       const artefactRel = relativeInside(workspace, "artefact_path", spec.artefactPath || "artefacts");
       const storageRel = relativeInside(workspace, "storage_path", spec.storagePath || "storage");
       artefactDir = resolve(workspace, artefactRel);
+      const limits = containerLimits(policy, spec.environment);
+      const binds = await checkBinds(policy, spec.binds);
       await rm(workspace, { recursive: true, force: true });
       await mkdir(workspace, { recursive: true, mode: 0o700 });
+      if (spec.source !== "") {
+        const path = options.path ?? DEFAULT_PATH;
+        await checkoutSource({
+          spec,
+          workspace,
+          keyFile,
+          env: { PATH: path, HOME: workspace, LANG: "C.UTF-8" },
+          run: (argv, cwd, env) => {
+            const proc = new GroupProcess(argv, cwd, env, output, closeTimeoutMs, processGroupRecordFile(workspace));
+            checkoutProcess = proc;
+            if (cancelled) proc.terminate(0);
+            return proc.done;
+          },
+        });
+        await removeCheckoutKey(keyFile);
+      }
+      if (cancelled) return;
       await mkdir(artefactDir, { recursive: true });
       await mkdir(resolve(workspace, storageRel), { recursive: true });
       await mkdir(resolve(workspace, directory), { recursive: true });
       if (cancelled) return;
-      await ensureImage(image);
+      const runImage = await ensureImage(image);
       if (cancelled) return;
 
       const inContainer = (rel: string): string => posix.join(CONTAINER_WORKSPACE, rel.split(sep).join("/"));
@@ -246,7 +300,7 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
       });
       const hasEntrypoint = spec.entrypoint.length > 0;
       container = await docker.createContainer({
-        Image: image,
+        Image: runImage,
         Entrypoint: hasEntrypoint
           ? ["/bin/sh", "-c", ENTRYPOINT_WRAPPER, "sh", ...spec.entrypoint]
           : ["/bin/sh", "-c", SCRIPT_WRAPPER, "sh"],
@@ -259,8 +313,13 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
         AttachStdout: true,
         AttachStderr: true,
         HostConfig: {
-          Binds: [`${workspace}:${CONTAINER_WORKSPACE}`],
-          NetworkMode: options.networkMode ?? "none",
+          Binds: [`${workspace}:${CONTAINER_WORKSPACE}`, ...binds],
+          NetworkMode: policy.networkMode,
+          Privileged: policy.privileged,
+          ...(policy.capAdd.length > 0 ? { CapAdd: [...policy.capAdd] } : {}),
+          ...(policy.capDrop.length > 0 ? { CapDrop: [...policy.capDrop] } : {}),
+          ...(limits.nanoCpus !== undefined ? { NanoCpus: limits.nanoCpus } : {}),
+          ...(limits.memory !== undefined ? { Memory: limits.memory, MemorySwap: limits.memory } : {}),
           Init: options.init ?? true,
           AutoRemove: false,
         },
@@ -313,6 +372,7 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([streamEnded, new Promise<void>((r) => (timer = setTimeout(r, closeTimeoutMs)))]);
       clearTimeout(timer);
+      if (result.exitCode === 0 && result.error === undefined && !cancelled && container) await imageCache.save(container);
       outputOpen = false;
       stream?.destroy();
       return result;
@@ -331,12 +391,17 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
       if (cancelled) return;
       cancelled = true;
       cancelGraceMs = graceMs;
+      if (checkoutProcess?.running) checkoutProcess.terminate(graceMs);
       if (started) void stopContainer(graceMs);
     },
 
     destroy(): Promise<void> {
       destroyed ??= (async () => {
         cancelled = true;
+        if (checkoutProcess) {
+          checkoutProcess.kill();
+          await checkoutProcess.done;
+        }
         const c = container;
         if (c) {
           try {
@@ -349,7 +414,9 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
         }
         outputOpen = false;
         stream?.destroy();
+        await imageCache.prune();
         await rm(workspace, { recursive: true, force: true, maxRetries: 3 });
+        await removeCheckoutKey(keyFile);
       })();
       return destroyed;
     },

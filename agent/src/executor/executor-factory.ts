@@ -21,7 +21,8 @@ export interface ExecutorFactoryOptions extends HostExecutorOptions {
 /**
  * The factory for the built-in executors: `host` (createHostExecutor), `fake`
  * (createFakeExecutor) and `docker` (createDockerExecutor, one engine client shared by all its
- * executors, made on first use).
+ * executors, made on first use; its checkouts use the host executor's `path` unless the docker
+ * options give one).
  */
 export function createExecutorFactory(options: ExecutorFactoryOptions = {}): ExecutorFactory {
   const { docker: dockerOptions, ...hostOptions } = options;
@@ -33,7 +34,11 @@ export function createExecutorFactory(options: ExecutorFactoryOptions = {}): Exe
       case "fake":
         return createFakeExecutor(input);
       case "docker":
-        docker ??= { ...dockerOptions, docker: dockerOptions?.docker ?? createDockerClient(dockerOptions?.host) };
+        docker ??= {
+          ...(hostOptions.path !== undefined ? { path: hostOptions.path } : {}),
+          ...dockerOptions,
+          docker: dockerOptions?.docker ?? createDockerClient(dockerOptions?.host),
+        };
         return createDockerExecutor(input, docker);
       default:
         return undefined;

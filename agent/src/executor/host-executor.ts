@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
-import { access, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { processGroupRecordFile, writeProcessGroupRecord } from "../orphan-reaper.js";
+import { processGroupRecordFile } from "../orphan-reaper.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
+import { GroupProcess, type Exit } from "./group-process.js";
+import { checkoutSource, removeCheckoutKey } from "./source-checkout.js";
 import { taskEnvironment } from "./task-environment.js";
 
 /** PATH used when the agent is given none. */
@@ -23,118 +24,6 @@ export interface HostExecutorOptions {
 /** The per-attempt workspace directory name: `<taskId>-<attempt>`, made safe for a file name. */
 export function workspaceName(taskId: string, attempt: number): string {
   return `${taskId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  error?: string;
-}
-
-/**
- * A command in its own process group with stdout and stderr on one pipe: the command runs
- * under `/bin/sh -c 'exec "$@" 2>&1'`, so fd 2 is a copy of fd 1 and the bytes keep the order
- * the script wrote them in. When the main process exits, whatever it left behind in its group
- * is killed, so the pipe closes and nothing outlives the attempt. While the group may exist,
- * its id is recorded in `recordFile` (writeProcessGroupRecord): `started` resolves once the
- * record is written, `done` once it is removed again.
- */
-class GroupProcess {
-  private readonly child: ChildProcess;
-  private exited = false;
-  private closed = false;
-  private killTimer: NodeJS.Timeout | undefined;
-  readonly started: Promise<void>;
-  readonly done: Promise<Exit>;
-
-  constructor(
-    argv: string[],
-    cwd: string,
-    env: Record<string, string>,
-    onOutput: (chunk: Buffer) => void,
-    closeTimeoutMs: number,
-    recordFile: string,
-  ) {
-    const child = spawn("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ...argv], {
-      cwd,
-      env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
-    const forward = (chunk: Buffer): void => {
-      if (!this.closed) onOutput(chunk);
-    };
-    child.stdout?.on("data", forward);
-    child.stderr?.on("data", forward);
-    let spawnFailed: (err: Error) => void = () => undefined;
-    const spawned = new Promise<void>((resolveSpawned, rejectSpawned) => {
-      child.once("spawn", () => resolveSpawned());
-      spawnFailed = rejectSpawned;
-    });
-    this.started = spawned.then(() => writeProcessGroupRecord(recordFile, child.pid as number));
-    this.started.catch(() => undefined);
-    const ended = new Promise<Exit>((resolveDone) => {
-      let exit: Exit | undefined;
-      let closeTimer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        if (this.closed) return;
-        this.closed = true;
-        clearTimeout(closeTimer);
-        clearTimeout(this.killTimer);
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        resolveDone(exit ?? { code: null, signal: null });
-      };
-      child.on("error", (err) => {
-        spawnFailed(err);
-        if (child.pid === undefined && !this.exited) {
-          exit = { code: null, signal: null, error: err.message };
-          this.exited = true;
-          finish();
-        }
-      });
-      child.once("exit", (code, signal) => {
-        exit = { code, signal };
-        this.exited = true;
-        this.signalGroup("SIGKILL");
-        closeTimer = setTimeout(finish, closeTimeoutMs);
-      });
-      child.once("close", finish);
-    });
-    this.done = ended.then(async (exit) => {
-      await this.started.catch(() => undefined);
-      await rm(recordFile, { force: true }).catch(() => undefined);
-      return exit;
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return !this.exited;
-  }
-
-  terminate(graceMs: number): void {
-    if (this.exited || this.killTimer) return;
-    this.signalGroup("SIGTERM");
-    this.killTimer = setTimeout(() => this.signalGroup("SIGKILL"), Math.max(0, graceMs));
-  }
-
-  kill(): void {
-    if (!this.closed) this.signalGroup("SIGKILL");
-  }
-
-  private signalGroup(signal: NodeJS.Signals): void {
-    if (this.closed || this.child.pid === undefined) return;
-    try {
-      process.kill(-this.child.pid, signal);
-    } catch {
-      // The group is already gone.
-    }
-  }
 }
 
 function insideWorkspace(root: string, field: string, value: string): string {
@@ -158,10 +47,6 @@ async function findExecutable(name: string, path: string): Promise<string | unde
     }
   }
   return undefined;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
@@ -209,20 +94,8 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
     return proc.done;
   };
 
-  const checkout = async (): Promise<void> => {
-    const env: Record<string, string> = { ...baseEnv(), GIT_TERMINAL_PROMPT: "0" };
-    if (spec.privkey !== "") {
-      await writeFile(keyFile, spec.privkey.endsWith("\n") ? spec.privkey : `${spec.privkey}\n`, { mode: 0o600 });
-      env.GIT_SSH_COMMAND = `ssh -i ${shellQuote(keyFile)} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`;
-    }
-    const describe = (exit: Exit): string => exit.error ?? (exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`);
-    const clone = await run(["git", "clone", "--quiet", "--", spec.source, "."], workspace, env);
-    if (clone.code !== 0) throw new Error(`source: cloning ${spec.source} failed (${describe(clone)})`);
-    if (spec.commit !== "") {
-      const co = await run(["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", spec.commit, "--"], workspace, env);
-      if (co.code !== 0) throw new Error(`commit: checking out ${spec.commit} failed (${describe(co)})`);
-    }
-  };
+  const checkout = (): Promise<void> =>
+    checkoutSource({ spec, workspace, keyFile, env: baseEnv(), run: (argv, dir, env) => run(argv, dir, env) });
 
   return {
     kind: "host",
@@ -288,7 +161,7 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
           await current.done;
         }
         await rm(workspace, { recursive: true, force: true, maxRetries: 3 });
-        await rm(keyFile, { force: true });
+        await removeCheckoutKey(keyFile);
       })();
       return destroyed;
     },
