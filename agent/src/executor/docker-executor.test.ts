@@ -1,8 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { TaskSpecSchema } from "@mottainai/proto";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { pino } from "pino";
@@ -11,34 +10,18 @@ import { AGENT_LABEL, agentLabelFor, createDockerExecutor, TASK_LABEL, withDefau
 import type { Executor, ExecutorInput, ExecutorResult } from "./executor.js";
 import { createExecutorFactory } from "./executor-factory.js";
 import { workspaceName } from "./host-executor.js";
-import { requireDocker, TEST_IMAGE } from "./require-docker.js";
+import { dockerSandbox, TEST_IMAGE } from "./require-docker.js";
 
 const logger = pino({ level: "silent" });
 
 describe("docker executor (real dockerd)", function () {
+  const sandbox = dockerSandbox({ prefix: "docker", ci: Boolean(process.env.CI), host: process.env.DOCKER_HOST });
+  const { agentLabel } = sandbox;
   let docker: Docker;
   let root: string;
   let seq = 0;
-  const agentLabel = `test-${process.pid}-${Date.now()}`;
-
-  before(async function () {
-    const d = await requireDocker(Boolean(process.env.CI), process.env.DOCKER_HOST);
-    if (!d) this.skip();
-    docker = d;
-  });
-
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), "mottainai-docker-"));
-  });
-
-  afterEach(async () => {
-    const left = await docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=${agentLabel}`] } });
-    rmSync(root, { recursive: true, force: true });
-    assert.deepEqual(
-      left.map((c) => c.Id),
-      [],
-      "no container outlives its task",
-    );
+    ({ docker, root } = sandbox);
   });
 
   function make(spec: MessageInitShape<typeof TaskSpecSchema>, environment: Record<string, string> = {}) {

@@ -10,7 +10,7 @@ import { loadAgentConfig } from "../config.js";
 import { AGENT_LABEL, createDockerExecutor } from "./docker-executor.js";
 import { CACHE_REPOSITORY, cacheImageName } from "./docker-image-cache.js";
 import type { ExecutorInput, ExecutorResult } from "./executor.js";
-import { requireDocker, TEST_IMAGE } from "./require-docker.js";
+import { dockerSandbox, TEST_IMAGE } from "./require-docker.js";
 
 const logger = pino({ level: "silent" });
 const REGISTRY = process.env.MOTTAINAI_TEST_REGISTRY ?? "127.0.0.1:5000";
@@ -38,31 +38,19 @@ async function registryDigest(name: string): Promise<string | undefined> {
 }
 
 describe("docker image cache (real registry and dockerd)", function () {
+  const sandbox = dockerSandbox({
+    prefix: "docker-cache",
+    ci: Boolean(process.env.CI),
+    host: process.env.DOCKER_HOST,
+    alsoRequire: () => requireRegistry(Boolean(process.env.CI)),
+  });
+  const { agentLabel } = sandbox;
   let docker: Docker;
   let root: string;
   let seq = 0;
-  const agentLabel = `cache-test-${process.pid}-${Date.now()}`;
   const names = new Set<string>();
-
-  before(async function () {
-    const ci = Boolean(process.env.CI);
-    const d = await requireDocker(ci, process.env.DOCKER_HOST);
-    if (!d || !(await requireRegistry(ci))) this.skip();
-    docker = d;
-  });
-
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), "mottainai-cache-"));
-  });
-
-  afterEach(async () => {
-    const left = await docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=${agentLabel}`] } });
-    rmSync(root, { recursive: true, force: true });
-    assert.deepEqual(
-      left.map((c) => c.Id),
-      [],
-      "no container outlives its task",
-    );
+    ({ docker, root } = sandbox);
   });
 
   after(async () => {

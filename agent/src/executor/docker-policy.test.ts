@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { pino } from "pino";
-import { AGENT_LABEL, createDockerExecutor, TASK_LABEL } from "./docker-executor.js";
+import { createDockerExecutor, TASK_LABEL } from "./docker-executor.js";
 import {
   checkBinds,
   containerLimits,
@@ -19,7 +19,7 @@ import {
 } from "./docker-policy.js";
 import type { ExecutorInput, ExecutorResult } from "./executor.js";
 import { workspaceName } from "./host-executor.js";
-import { requireDocker, TEST_IMAGE } from "./require-docker.js";
+import { dockerSandbox, TEST_IMAGE } from "./require-docker.js";
 
 const logger = pino({ level: "silent" });
 const MiB = 1024 * 1024;
@@ -114,29 +114,13 @@ describe("docker policy helpers", () => {
 });
 
 describe("docker executor policy (real dockerd)", function () {
+  const sandbox = dockerSandbox({ prefix: "docker-policy", ci: Boolean(process.env.CI), host: process.env.DOCKER_HOST });
+  const { agentLabel } = sandbox;
   let docker: Docker;
   let root: string;
   let seq = 0;
-  const agentLabel = `test-policy-${process.pid}-${Date.now()}`;
-
-  before(async function () {
-    const d = await requireDocker(Boolean(process.env.CI), process.env.DOCKER_HOST);
-    if (!d) this.skip();
-    docker = d;
-  });
-
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), "mottainai-docker-policy-"));
-  });
-
-  afterEach(async () => {
-    const left = await docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=${agentLabel}`] } });
-    rmSync(root, { recursive: true, force: true });
-    assert.deepEqual(
-      left.map((c) => c.Id),
-      [],
-      "no container outlives its task",
-    );
+    ({ docker, root } = sandbox);
   });
 
   function make(spec: MessageInitShape<typeof TaskSpecSchema>, policy: Partial<DockerPolicy> = {}) {

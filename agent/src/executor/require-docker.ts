@@ -1,5 +1,9 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type Docker from "dockerode";
-import { createDockerClient } from "./docker-executor.js";
+import { AGENT_LABEL, createDockerClient } from "./docker-executor.js";
 
 /** The image scripts/ci/build-test-images.sh builds: busybox only, no bash. */
 export const TEST_IMAGE = "mottainai-test/busybox:latest";
@@ -25,4 +29,46 @@ export async function requireDocker(ci: boolean, host?: string): Promise<Docker 
   if (problem === undefined) return docker;
   if (ci) throw new Error(`docker tests cannot run in CI: ${problem}`);
   return undefined;
+}
+
+/** What dockerSandbox gives each case of a docker test suite. */
+export interface DockerSandbox {
+  /** The engine (set before the first case). */
+  docker: Docker;
+  /** A fresh, empty workspace root for the current case. */
+  root: string;
+  /** The agent label the suite's containers carry. */
+  agentLabel: string;
+}
+
+/**
+ * Registers the mocha hooks every docker suite needs: requireDocker (plus extra checks, e.g. the
+ * cache registry) before the suite, a fresh workspace root before each case, and after each case
+ * the assertion that no container with the suite's agent label is left.
+ */
+export function dockerSandbox(options: {
+  prefix: string;
+  ci: boolean;
+  host?: string;
+  alsoRequire?: () => Promise<boolean>;
+}): DockerSandbox {
+  const sandbox = { root: "", agentLabel: `${options.prefix}-${process.pid}-${Date.now()}` } as DockerSandbox;
+  before(async function () {
+    const docker = await requireDocker(options.ci, options.host);
+    if (!docker || (options.alsoRequire && !(await options.alsoRequire()))) this.skip();
+    sandbox.docker = docker;
+  });
+  beforeEach(() => {
+    sandbox.root = mkdtempSync(join(tmpdir(), `mottainai-${options.prefix}-`));
+  });
+  afterEach(async () => {
+    const left = await sandbox.docker.listContainers({ all: true, filters: { label: [`${AGENT_LABEL}=${sandbox.agentLabel}`] } });
+    rmSync(sandbox.root, { recursive: true, force: true });
+    assert.deepEqual(
+      left.map((c) => c.Id),
+      [],
+      "no container outlives its task",
+    );
+  });
+  return sandbox;
 }
