@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { agentLabelFor } from "../agent/dist/executor/docker-executor.js";
+import { agentLabelFor } from "@mottainai/agent";
 import { cleanupAll, cli, registrationToken, startAgent, startServer, tempDir, type ServerProc } from "./harness.js";
 
 const IMAGE = "mottainai-test/busybox:latest";

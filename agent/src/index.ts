@@ -25,3 +25,4 @@ export { createHostExecutor, DEFAULT_PATH, workspaceName, type HostExecutorOptio
 export { createLogBuffer, DEFAULT_LOG_MEMORY_LIMIT, type LogBuffer, type LogBufferOptions, type LogRange } from "./log-buffer.js";
 export { systemTimers, type AgentTimers } from "./timers.js";
 export { bearerInterceptor, createServerTransport, type ServerTransport, type ServerTransportOptions } from "./transport.js";
+export { agentLabelFor } from "./executor/docker-executor.js";

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { TaskSpecSchema } from "@mottainai/proto";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { pino } from "pino";
@@ -40,11 +40,7 @@ describe("docker executor (real dockerd)", function () {
     return { executor, output, taskId, workspace: join(root, "work", workspaceName(taskId, 1)) };
   }
 
-  async function assertGone(taskId: string, workspace: string): Promise<void> {
-    const left = await docker.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } });
-    assert.deepEqual(left, [], "the container is removed");
-    assert.equal(existsSync(workspace), false, "the workspace is removed");
-  }
+  const assertGone = (taskId: string, workspace: string) => sandbox.assertGone(taskId, workspace);
 
   async function run(
     spec: MessageInitShape<typeof TaskSpecSchema>,

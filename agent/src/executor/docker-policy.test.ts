@@ -139,11 +139,7 @@ describe("docker executor policy (real dockerd)", function () {
     return { executor, output, taskId, workspace: join(root, "work", workspaceName(taskId, 1)) };
   }
 
-  async function assertGone(taskId: string, workspace: string): Promise<void> {
-    const left = await docker.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } });
-    assert.deepEqual(left, [], "the container is removed");
-    assert.equal(existsSync(workspace), false, "the workspace is removed");
-  }
+  const assertGone = (taskId: string, workspace: string) => sandbox.assertGone(taskId, workspace);
 
   async function run(
     spec: MessageInitShape<typeof TaskSpecSchema>,

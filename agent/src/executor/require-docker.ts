@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import { AGENT_LABEL, createDockerClient } from "./docker-executor.js";
+import { AGENT_LABEL, createDockerClient, TASK_LABEL } from "./docker-executor.js";
 
 /** The image scripts/ci/build-test-images.sh builds: busybox only, no bash. */
 export const TEST_IMAGE = "mottainai-test/busybox:latest";
@@ -39,6 +39,8 @@ export interface DockerSandbox {
   root: string;
   /** The agent label the suite's containers carry. */
   agentLabel: string;
+  /** Asserts that the task's container and its workspace are gone. */
+  assertGone(taskId: string, workspace: string): Promise<void>;
 }
 
 /**
@@ -52,7 +54,15 @@ export function dockerSandbox(options: {
   host?: string;
   alsoRequire?: () => Promise<boolean>;
 }): DockerSandbox {
-  const sandbox = { root: "", agentLabel: `${options.prefix}-${process.pid}-${Date.now()}` } as DockerSandbox;
+  const sandbox = {
+    root: "",
+    agentLabel: `${options.prefix}-${process.pid}-${Date.now()}`,
+    async assertGone(taskId: string, workspace: string) {
+      const left = await sandbox.docker.listContainers({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } });
+      assert.deepEqual(left, [], "the container is removed");
+      assert.equal(existsSync(workspace), false, "the workspace is removed");
+    },
+  } as DockerSandbox;
   before(async function () {
     const docker = await requireDocker(options.ci, options.host);
     if (!docker || (options.alsoRequire && !(await options.alsoRequire()))) this.skip();

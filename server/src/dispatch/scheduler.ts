@@ -85,6 +85,7 @@ export class Scheduler {
   /** Per owner, the serveCounter value of its latest assignment (fairness across owners). */
   private readonly lastServed = new Map<string, number>();
   private serveCounter = 0;
+  private readonly targetPatterns = new Map<string, RegExp>();
   /** Heartbeat times not written yet, per node. */
   private heartbeats = new Map<string, number>();
   /**
@@ -330,7 +331,7 @@ export class Scheduler {
     candidates = candidates.filter((s) => labels.every(([k, v]) => s.capabilities.labels[k] === v));
     if (candidates.length === 0) return `no connected agent has the labels ${labels.map(([k, v]) => `${k}=${v}`).join(", ")}`;
     if (task.targetNode) {
-      const re = new RegExp(task.targetNode);
+      const re = this.targetPattern(task.targetNode);
       candidates = candidates.filter((s) => re.test(s.node.name));
       if (candidates.length === 0) return `no connected agent's name matches "${task.targetNode}"`;
     }
@@ -423,13 +424,24 @@ export class Scheduler {
     return ordered;
   }
 
+  /** The compiled target-node pattern (validated at task creation), compiled once per text. */
+  private targetPattern(source: string): RegExp {
+    let pattern = this.targetPatterns.get(source);
+    if (!pattern) {
+      if (this.targetPatterns.size >= 1000) this.targetPatterns.clear();
+      pattern = new RegExp(source);
+      this.targetPatterns.set(source, pattern);
+    }
+    return pattern;
+  }
+
   private matches(s: AgentSession, task: TaskRecord): boolean {
     const executor = executorForTaskType(task.definition.type);
     if (executor === undefined || !s.capabilities.executors.includes(executor)) return false;
     const queue = s.capabilities.queues.find((q) => q.queue === task.queue);
     if (!queue || (s.runningByQueue.get(task.queue) ?? 0) >= queue.slots) return false;
     for (const [k, v] of Object.entries(task.definition.labels)) if (s.capabilities.labels[k] !== v) return false;
-    return !task.targetNode || new RegExp(task.targetNode).test(s.node.name);
+    return !task.targetNode || this.targetPattern(task.targetNode).test(s.node.name);
   }
 
   private async assign(session: AgentSession, task: TaskRecord): Promise<boolean> {

@@ -114,7 +114,8 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
           },
         },
       });
-      const pump = (async () => {
+      // Handles the agent's messages in order while the generator below yields the server's.
+      void (async () => {
         try {
           for (;;) {
             const next = await iterator.next();
@@ -134,7 +135,6 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
       } finally {
         session.closed = true;
         outgoing.close();
-        void pump;
       }
     },
   };

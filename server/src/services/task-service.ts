@@ -158,23 +158,29 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
     },
 
     async *followTaskLog(req, ctx) {
-      let task = await load(ctx, req.id);
-      let offset = Number(req.offset);
+      /** Something may have been appended or changed since the last read. */
       let signalled = false;
+      /** The task's state changed: re-read it (appends alone do not need that). */
+      let changed = false;
       let wake: (() => void) | undefined;
       const notify = () => {
         signalled = true;
         wake?.();
       };
       const onAppend = (id: string) => {
-        if (id === task.id) notify();
+        if (id === req.id) notify();
       };
+      // Listen before the first read of the task, so that no change between the two is missed.
       const unlisten = o.events.listen((e) => {
-        if (e.subjectId === task.id) notify();
+        if (e.subjectId !== req.id) return;
+        changed = true;
+        notify();
       });
       o.logs.on("append", onAppend);
       ctx.signal.addEventListener("abort", notify);
       try {
+        let task = await load(ctx, req.id);
+        let offset = Number(req.offset);
         for (;;) {
           signalled = false;
           const data = await o.logs.read(task.id, offset, LOG_READ_BYTES);
@@ -187,7 +193,10 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
           if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
           if (ctx.signal.aborted) return;
-          task = (await o.store.tasks.get(task.id)) ?? { ...task, status: "done" };
+          if (changed) {
+            changed = false;
+            task = (await o.store.tasks.get(task.id)) ?? { ...task, status: "done" };
+          }
         }
       } finally {
         o.logs.off("append", onAppend);
