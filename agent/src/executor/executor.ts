@@ -21,6 +21,21 @@ export interface ExecutorInput {
   onOutput: (chunk: Buffer) => void;
   /** Logger carrying the task id and attempt. */
   logger: Logger;
+  /**
+   * Fills the task's input directories before the script starts: `root_task` artefacts and
+   * `namespace` contents into `artefactDir`, `storage` contents into `storageDir` (both
+   * absolute, already created). Called by prepare() at most once, after the workspace exists;
+   * rejects with a message naming the input that failed. Absent: the task has no inputs.
+   */
+  stageInputs?: (dirs: InputDirectories) => Promise<void>;
+}
+
+/** Where stageInputs() writes the task's inputs. */
+export interface InputDirectories {
+  /** The workspace's `artefact_path`. */
+  artefactDir: string;
+  /** The workspace's `storage_path`. */
+  storageDir: string;
 }
 
 /** How the script ended. */
