@@ -111,3 +111,15 @@ export function formatErrorMessage(error: unknown): string {
   }
   return message.split("\n", 1)[0]!.trimEnd();
 }
+
+/** "1.5 MiB" style size for progress bars and tables. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,12 +1,19 @@
 import type { Writable } from "node:stream";
 import type { JsonValue } from "@bufbuild/protobuf";
 import Table from "cli-table3";
-import { formatErrorMessage } from "./format.js";
+import { SingleBar } from "cli-progress";
+import { formatBytes, formatErrorMessage } from "./format.js";
 
 /** The streams an {@link Output} writes to: the command's stdout and stderr. */
 export interface OutputStreams {
   stdout: Writable;
   stderr: Writable;
+}
+
+/** A transfer's progress: advance() by bytes moved, done() once at the end (also on failure). */
+export interface TransferProgress {
+  advance(bytes: number): void;
+  done(): void;
 }
 
 const borderless = {
@@ -85,6 +92,40 @@ export class Output {
     for (const [key, value] of entries) {
       this.line(`${key}: ${value}`);
     }
+  }
+
+  /**
+   * A progress bar on stderr for an upload or download of `totalBytes`, labelled `label`, drawn
+   * only when stderr is a terminal; otherwise (pipes, files, tests) it writes nothing.
+   */
+  progress(label: string, totalBytes: number): TransferProgress {
+    const stderr = this.streams.stderr as Writable & { isTTY?: boolean };
+    if (!stderr.isTTY) return { advance() {}, done() {} };
+    const bar = new SingleBar({
+      stream: stderr as NodeJS.WritableStream,
+      format: `${label} [{bar}] {percentage}% | {moved}/{size} | {rate}/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      fps: 10,
+    });
+    const started = Date.now();
+    let moved = 0;
+    const payload = () => ({
+      moved: formatBytes(moved),
+      size: formatBytes(totalBytes),
+      rate: formatBytes(moved / Math.max(0.001, (Date.now() - started) / 1000)),
+    });
+    bar.start(Math.max(totalBytes, 1), 0, payload());
+    return {
+      advance(bytes) {
+        moved += bytes;
+        bar.update(Math.min(moved, Math.max(totalBytes, 1)), payload());
+      },
+      done() {
+        bar.stop();
+      },
+    };
   }
 
   /** Writes `text` as it is to stderr (help and usage texts). */

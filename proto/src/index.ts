@@ -17,3 +17,4 @@ export * from "./gen/mottainai/v1/webhook_pb.js";
 export { PROTOCOL_VERSION } from "./protocol-version.js";
 export * from "./task-file.js";
 export * from "./task-types.js";
+export * from "./file-path.js";

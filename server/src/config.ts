@@ -33,6 +33,8 @@ export interface ServerConfig {
    * before those leases can expire. Default lease TTL + 10 s (the agent's longest backoff).
    */
   restartGraceMs: number;
+  /** Largest file accepted by any upload (artefacts, namespace and storage files). Default 10 GiB. */
+  maxUploadBytes: number;
 }
 
 /** A configuration value that cannot be used; the message names the flag or key. */
@@ -53,6 +55,7 @@ const OPTIONS = {
   "max-infra-retries": { type: "string" },
   "cancel-grace": { type: "string" },
   "restart-grace": { type: "string" },
+  "max-upload-size": { type: "string" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -69,6 +72,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "max-infra-retries": "MOTTAINAI_MAX_INFRA_RETRIES",
   "cancel-grace": "MOTTAINAI_CANCEL_GRACE",
   "restart-grace": "MOTTAINAI_RESTART_GRACE",
+  "max-upload-size": "MOTTAINAI_MAX_UPLOAD_SIZE",
 };
 
 /**
@@ -113,6 +117,15 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     }
     return Number(r.value);
   };
+  const size = (key: Exclude<Key, "config">, fallback: number): number => {
+    const r = raw(key);
+    if (!r) return fallback;
+    const bytes = parseSize(r.value);
+    if (bytes === undefined || bytes < 1) {
+      throw new ConfigError(`${r.source}: expected a size such as "10GiB", "512MiB" or a number of bytes, got "${r.value}"`);
+    }
+    return bytes;
+  };
 
   const listen = raw("listen");
   let host = "127.0.0.1";
@@ -150,7 +163,33 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     maxInfraRetries: integer("max-infra-retries", 2, 0),
     cancelGraceMs: duration("cancel-grace", 1000, 0),
     restartGraceMs: duration("restart-grace", leaseTtlMs + 10_000, 0),
+    maxUploadBytes: size("max-upload-size", 10 * 1024 ** 3),
   };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1024 ** 3,
+  t: 1e12,
+  tb: 1e12,
+  tib: 1024 ** 4,
+};
+
+/** Bytes in "10GiB", "512 MB", "1048576"; undefined when the text is not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = text.trim().match(/^(\d+(?:\.\d+)?)\s*([a-z]*)$/i);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
