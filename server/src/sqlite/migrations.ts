@@ -120,6 +120,90 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX log_segments_blob ON log_segments (sha256);
   `,
+  // 4: task artefacts, storages, and each attempt's task token (sha256 of the secret).
+  `
+  CREATE TABLE artefacts (
+    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (task_id, path)
+  );
+  CREATE INDEX artefacts_blob ON artefacts (sha256);
+  CREATE TABLE storages (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    owner_id TEXT NOT NULL,
+    create_time INTEGER NOT NULL
+  );
+  CREATE TABLE storage_files (
+    storage_id TEXT NOT NULL REFERENCES storages(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (storage_id, path)
+  );
+  CREATE INDEX storage_files_blob ON storage_files (sha256);
+  ALTER TABLE task_attempts ADD COLUMN token_hash TEXT NOT NULL DEFAULT '';
+  CREATE INDEX task_attempts_token ON task_attempts (token_hash) WHERE token_hash != '';
+  `,
+  // 5: organizations and versioned namespaces. A namespace file's content is valid in revisions
+  // [from_revision, to_revision); to_revision NULL means it is still in the newest revision, so a
+  // publish writes only the paths it changes.
+  `
+  CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    create_time INTEGER NOT NULL
+  );
+  CREATE TABLE organization_members (
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    PRIMARY KEY (organization_id, user_id)
+  );
+  CREATE INDEX organization_members_user ON organization_members (user_id);
+  CREATE TABLE namespaces (
+    name TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    head_revision INTEGER NOT NULL,
+    create_time INTEGER NOT NULL
+  );
+  CREATE TABLE namespace_revisions (
+    namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    parent INTEGER NOT NULL,
+    file_count INTEGER NOT NULL,
+    total_size INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    creator_id TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (namespace, number)
+  );
+  CREATE TABLE namespace_entries (
+    namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    from_revision INTEGER NOT NULL,
+    to_revision INTEGER,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (namespace, path, from_revision)
+  );
+  CREATE INDEX namespace_entries_head ON namespace_entries (namespace, to_revision, path);
+  CREATE INDEX namespace_entries_blob ON namespace_entries (sha256);
+  CREATE TABLE namespace_tags (
+    namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    update_time INTEGER NOT NULL,
+    PRIMARY KEY (namespace, name)
+  );
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */
