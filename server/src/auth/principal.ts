@@ -2,9 +2,18 @@ import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UserRecord } from "../store/user-store.js";
 import type { NodeRecord } from "../store/node-store.js";
+import type { TaskRecord } from "../store/task-store.js";
 
-/** Who is calling: a user (through an API token), a node (through its credential), or nobody. */
-export type Principal = { kind: "user"; user: UserRecord } | { kind: "node"; node: NodeRecord } | { kind: "anonymous" };
+/**
+ * Who is calling: a user (through an API token), a node (through its credential), a running
+ * task (through its attempt's task token: it may touch only its own artefacts and the inputs its
+ * definition declares), or nobody.
+ */
+export type Principal =
+  | { kind: "user"; user: UserRecord }
+  | { kind: "node"; node: NodeRecord }
+  | { kind: "task"; task: TaskRecord; attempt: number }
+  | { kind: "anonymous" };
 
 /** Context key under which the authentication interceptor stores the caller. */
 export const principalKey = createContextKey<Principal>({ kind: "anonymous" }, { description: "caller" });
