@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import { authConfigFor, type DockerRegistryAuth } from "./docker-registry-auth.js";
 
 /**
  * The agent's image-cache registry (DESIGN §6, issue 4): set by the agent
@@ -9,7 +10,7 @@ import type { Logger } from "pino";
 export interface DockerImageCacheOptions {
   /** `HOST:PORT` with an optional path prefix, e.g. `127.0.0.1:5000` or `registry.example:5000/ci`. */
   registry: string;
-  /** Registry user for pull and push; absent: anonymous. */
+  /** Registry user for pull and push; absent: those of the registry in the agent's `--docker-auth-file`, else anonymous. */
   username?: string;
   /** Password of `username`. */
   password?: string;
@@ -69,6 +70,8 @@ export interface DockerImageCacheInput {
   docker: Docker;
   /** The agent's cache registry; absent: `cache_image` only logs that no cache is configured. */
   options?: DockerImageCacheOptions;
+  /** The agent's registry credentials (`--docker-auth-file`), used when `options` has no username. Default none. */
+  registryAuth?: DockerRegistryAuth;
   /** The task, with `image` already normalised (a tag added). */
   spec: ImageCacheSpec;
   /** Writes a line (ending with "\n") into the task log. */
@@ -149,7 +152,7 @@ export function createDockerImageCache(input: DockerImageCacheInput): DockerImag
   const authconfig =
     options?.username !== undefined
       ? { username: options.username, password: options.password ?? "", serveraddress: options.registry.split("/")[0] }
-      : undefined;
+      : authConfigFor(input.registryAuth, name);
   /** Image ids this attempt put on the engine (pulled or committed cache images). */
   const created = new Set<string>();
   let warned = false;
