@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Starts libvirtd for the libvirt executor's tests (DESIGN §8, issue 5), by hand (no systemd):
-# creates /var/run/libvirt and /var/log/libvirt, makes qemu run as root when the machine has no
-# libvirt-qemu user (Debian's libvirt-daemon-system, which creates it and ships qemu.conf, is not
-# installed), starts virtlogd and libvirtd unless they run, and waits until
+# creates /var/run/libvirt and /var/log/libvirt and the libvirt-qemu user, makes qemu run as
+# root (qemu.conf, unless it names a user already), starts virtlogd and libvirtd unless they run, and waits until
 # `virsh -c qemu:///system version` answers. Idempotent. Needs root.
 # Environment: LIBVIRTD_LOG (default /tmp/mottainai-libvirtd.log), LIBVIRTD_WAIT_SECONDS (default 60).
 set -euo pipefail
@@ -25,13 +24,18 @@ fi
 
 mkdir -p /var/run/libvirt /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu /etc/libvirt
 
-# qemu runs as libvirt-qemu on a stock install; without that user it must run as root.
-conf=/etc/libvirt/qemu.conf
+# libvirtd's qemu driver refuses to start when its built-in default user, libvirt-qemu, does not
+# exist (Debian's libvirt-daemon-system creates it; it is not installed here), even when qemu.conf
+# names another one. Create it, then let qemu run as root so that it reaches the agent's files
+# and sockets wherever the tests put them.
 if ! id libvirt-qemu >/dev/null 2>&1; then
-  touch "$conf"
-  grep -qE '^\s*user\s*=' "$conf" || echo 'user = "root"' >>"$conf"
-  grep -qE '^\s*group\s*=' "$conf" || echo 'group = "root"' >>"$conf"
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
 fi
+conf=/etc/libvirt/qemu.conf
+touch "$conf"
+grep -qE '^\s*user\s*=' "$conf" || echo 'user = "root"' >>"$conf"
+grep -qE '^\s*group\s*=' "$conf" || echo 'group = "root"' >>"$conf"
 
 live() {
   local pid state
