@@ -21,7 +21,10 @@ access_key=MOTTAINAITESTACCESS0
 secret_key=mottainai-test-secret-key-0000000000000000
 uid=mottainai-test
 
-if curl -sf -o /dev/null "$endpoint/"; then
+# RGW answers an anonymous GET / with an empty ListAllMyBucketsResult.
+rgw_answers() { curl -sf "$endpoint/" 2>/dev/null | grep -q ListAllMyBucketsResult; }
+
+if rgw_answers; then
   echo "RADOS Gateway already answers on $rgw_addr (keys in $dir/s3.env)"
   exit 0
 fi
@@ -51,12 +54,17 @@ fail() {
   exit 1
 }
 
+if [ -d "$dir" ] && [ ! -f "$conf" ] && [ -n "$(ls -A "$dir")" ]; then
+  echo "start-ceph: $dir exists, is not empty and holds no ceph.conf; refusing to replace it" >&2
+  exit 1
+fi
 if [ -d "$dir" ]; then
   echo "stopping what a previous cluster in $dir left"
   CEPH_DIR=$dir bash "$(dirname "$0")/stop-ceph.sh" >/dev/null || true
   rm -rf "$dir"
 fi
 mkdir -p "$dir"/{run,log,mon/ceph-a,mgr/ceph-x,osd,rgw}
+startup=$dir/log/startup.log
 
 fsid=$(cat /proc/sys/kernel/random/uuid)
 cat >"$conf" <<CONF
@@ -96,6 +104,10 @@ crash dir = $dir/crash
 rgw frontends = beast endpoint=$rgw_addr
 rgw data = $dir/rgw
 rgw enable usage log = false
+# Deleted data is freed by RGW's garbage collector; after 30 s here instead of 2 h, so that
+# repeated test and benchmark runs do not fill the RAM-backed OSD.
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 rgw dns name = localhost
 CONF
 
@@ -103,25 +115,25 @@ started=$(date +%s.%N)
 echo "creating monitor a (fsid $fsid)"
 monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:3300,v1:127.0.0.1:6789]" "$dir/monmap" >/dev/null ||
   fail "monmaptool failed"
-ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" || fail "ceph-mon --mkfs failed"
-ceph-mon -c "$conf" -i a || fail "ceph-mon did not start"
+ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" 2>>"$startup" || fail "ceph-mon --mkfs failed"
+ceph-mon -c "$conf" -i a 2>>"$startup" || fail "ceph-mon did not start"
 
 echo "starting manager x"
-ceph-mgr -c "$conf" -i x || fail "ceph-mgr did not start"
+ceph-mgr -c "$conf" -i x 2>>"$startup" || fail "ceph-mgr did not start"
 
 echo "creating OSD (memstore, $memstore_bytes bytes)"
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-osd_id=$(timeout 60 ceph -c "$conf" osd new "$osd_uuid") || fail "ceph osd new failed"
+osd_id=$(timeout 60 ceph -c "$conf" osd new "$osd_uuid" 2>>"$startup") || fail "ceph osd new failed"
 mkdir -p "$dir/osd/ceph-$osd_id"
-ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" 2>>"$dir/log/osd-mkfs.log" || fail "ceph-osd --mkfs failed"
-ceph-osd -c "$conf" -i "$osd_id" || fail "ceph-osd did not start"
+ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" 2>>"$startup" || fail "ceph-osd --mkfs failed"
+ceph-osd -c "$conf" -i "$osd_id" 2>>"$startup" || fail "ceph-osd did not start"
 
 echo "starting RADOS Gateway on $rgw_addr"
-radosgw -c "$conf" -n client.rgw.a || fail "radosgw did not start"
+radosgw -c "$conf" -n client.rgw.a 2>>"$startup" || fail "radosgw did not start"
 
 ready=""
 for ((i = 0; i < wait_seconds * 10; i++)); do
-  if curl -sf -o /dev/null "$endpoint/"; then
+  if rgw_answers; then
     ready=yes
     break
   fi

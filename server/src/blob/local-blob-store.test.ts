@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
-import { LocalBlobStore } from "./local-blob-store.js";
+import { LocalBlobStore, openLocalBlobStore } from "./local-blob-store.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -16,6 +16,7 @@ describe("LocalBlobStore", () => {
     dir = mkdtempSync(join(tmpdir(), "blobs-"));
     store = new LocalBlobStore(dir);
   });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it("stores content by sha256, once, and reads it back from an offset", async () => {
     const info = await store.put(Readable.from([Buffer.from("hello "), Buffer.from("world")]));
@@ -48,5 +49,27 @@ describe("LocalBlobStore", () => {
     await assert.rejects(store.put(failing), { message: "connection reset" });
     assert.deepEqual(readdirSync(dir), ["tmp"]);
     assert.deepEqual(readdirSync(join(dir, "tmp")), []);
+  });
+
+  it("deletes temporary files older than an hour at open, and keeps younger ones", async () => {
+    mkdirSync(join(dir, "tmp"));
+    const hourAgo = (Date.now() - 61 * 60 * 1000) / 1000;
+    writeFileSync(join(dir, "tmp", "crashed"), "half an upload");
+    utimesSync(join(dir, "tmp", "crashed"), hourAgo, hourAgo);
+    writeFileSync(join(dir, "tmp", "running"), "an upload in progress");
+    const reopened = await openLocalBlobStore(dir);
+    assert.deepEqual(readdirSync(join(dir, "tmp")), ["running"]);
+    await openLocalBlobStore(dir, { now: () => Date.now() + 2 * 60 * 60 * 1000 });
+    assert.deepEqual(readdirSync(join(dir, "tmp")), []);
+    assert.deepEqual(await reopened.put(Readable.from([Buffer.from("still works")])), {
+      sha256: sha("still works"),
+      size: 11,
+    });
+  });
+
+  it("creates its directory at open", async () => {
+    const fresh = join(dir, "new", "blobs");
+    await openLocalBlobStore(fresh);
+    assert.deepEqual(readdirSync(fresh), ["tmp"]);
   });
 });
