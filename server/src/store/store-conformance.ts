@@ -1,0 +1,19 @@
+import type { StoreFactory } from "./conformance-harness.js";
+import { eventStoreConformance } from "./event-store-conformance.js";
+import { logSegmentStoreConformance } from "./log-segment-store-conformance.js";
+import { nodeStoreConformance } from "./node-store-conformance.js";
+import { taskStoreConformance } from "./task-store-conformance.js";
+import { userStoreConformance } from "./user-store-conformance.js";
+
+/**
+ * Registers every metadata store conformance suite (tasks, nodes, users, events, log segments)
+ * under the current mocha describe. Each backend's test file calls this once; a behaviour both
+ * backends must share is tested here, not in a backend's own test.
+ */
+export function storeConformance(factory: StoreFactory): void {
+  taskStoreConformance(factory);
+  nodeStoreConformance(factory);
+  userStoreConformance(factory);
+  eventStoreConformance(factory);
+  logSegmentStoreConformance(factory);
+}
