@@ -2,7 +2,17 @@ import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 /** Names accepted by --only, in the order the runner runs them. */
-export const BENCHMARK_NAMES = ["dispatch", "throughput", "logs", "failover", "idle", "docker"] as const;
+export const BENCHMARK_NAMES = [
+  "dispatch",
+  "throughput",
+  "logs",
+  "failover",
+  "idle",
+  "docker",
+  "libvirt",
+  "namespaces",
+  "transfer",
+] as const;
 
 /** One of BENCHMARK_NAMES. */
 export type BenchmarkName = (typeof BENCHMARK_NAMES)[number];
@@ -40,6 +50,12 @@ export interface BenchOptions {
   idleWindowMs: number;
   /** Sequential docker tasks (and `docker run` baselines) of the docker benchmark. Default 20, quick 5. */
   dockerTasks: number;
+  /** Sequential libvirt tasks (and bare `virsh create` boots) of the libvirt benchmark. Default 10, quick 3. */
+  libvirtTasks: number;
+  /** Size of the file the transfer benchmark uploads and downloads, in bytes. Default 1 GiB, quick 256 MiB. */
+  transferBytes: number;
+  /** Rounds (cp, upload, download) per backend of the transfer benchmark; medians are reported. Default 3, quick 1. */
+  transferRounds: number;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -58,7 +74,10 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-processes N        (4)
   --idle-heartbeat-ms N     (10000)
   --idle-window-ms N        (30000; quick 10000)
-  --docker-tasks N          (20; quick 5; docker is skipped without a Docker engine unless named in --only)`;
+  --docker-tasks N          (20; quick 5; docker is skipped without a Docker engine unless named in --only)
+  --libvirt-tasks N         (10; quick 3; libvirt is skipped without libvirtd unless named in --only)
+  --transfer-size SIZE      file of the transfer benchmark: bytes or with K, M, G, KiB, MiB, GiB (1GiB; quick 256MiB)
+  --transfer-rounds N       (3; quick 1; Ceph is skipped with a note when its gateway does not answer)`;
 
 /** Thrown for a bad command line; the message ends with the usage. */
 export class UsageError extends Error {
@@ -83,6 +102,8 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     "idle-heartbeat-ms": "idleHeartbeatMs",
     "idle-window-ms": "idleWindowMs",
     "docker-tasks": "dockerTasks",
+    "libvirt-tasks": "libvirtTasks",
+    "transfer-rounds": "transferRounds",
   } as const;
   let parsed;
   try {
@@ -94,6 +115,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
         only: { type: "string" },
         json: { type: "string" },
         "server-node-flags": { type: "string" },
+        "transfer-size": { type: "string" },
         ...Object.fromEntries(Object.keys(intOptions).map((k) => [k, { type: "string" as const }])),
       },
       strict: true,
@@ -122,6 +144,9 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     idleHeartbeatMs: 10_000,
     idleWindowMs: quick ? 10_000 : 30_000,
     dockerTasks: quick ? 5 : 20,
+    libvirtTasks: quick ? 3 : 10,
+    transferBytes: (quick ? 256 : 1024) * 1024 * 1024,
+    transferRounds: quick ? 1 : 3,
   };
   for (const [flag, key] of Object.entries(intOptions)) {
     const raw = v[flag];
@@ -129,6 +154,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     if (!/^[1-9]\d*$/.test(raw)) throw new UsageError(`--${flag}: expected a positive integer, got "${raw}"\n${USAGE}`);
     options[key] = key === "logBytes" ? Number(raw) * 1024 * 1024 : Number(raw);
   }
+  if (typeof v["transfer-size"] === "string") options.transferBytes = parseSize(v["transfer-size"]);
   if (typeof v.only === "string") {
     const names = v.only
       .split(",")
@@ -146,6 +172,14 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
   }
   if (typeof v["server-node-flags"] === "string") options.serverNodeFlags = v["server-node-flags"].split(/\s+/).filter(Boolean);
   return options;
+}
+
+/** "1GiB", "256M", "4096": binary units (K = KiB = 1024 bytes), at least 1 byte. */
+function parseSize(raw: string): number {
+  const m = /^([1-9]\d*)\s*(?:([KMG])(?:i?B)?|B)?$/i.exec(raw.trim());
+  if (!m) throw new UsageError(`--transfer-size: expected a size such as 1GiB, 256MiB or 4096, got "${raw}"\n${USAGE}`);
+  const unit = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? "").toUpperCase() as "K" | "M" | "G"] ?? 1;
+  return Number(m[1]) * unit;
 }
 
 /** The usage text. */

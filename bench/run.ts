@@ -5,11 +5,14 @@ import { writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { parseBenchOptions, usage, UsageError, type BenchmarkName, type BenchOptions } from "./bench-options.js";
 import { cleanupAll } from "./cleanup.js";
+import { runArtefactTransfer } from "./artefact-transfer.js";
 import { runDispatchLatency } from "./dispatch-latency.js";
 import { runDockerTask } from "./docker-task.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
+import { runLibvirtTask } from "./libvirt-task.js";
 import { runLogThroughput } from "./log-throughput.js";
+import { runNamespacePublish } from "./namespace-publish.js";
 import { formatTable, type BenchResult, type BenchRow } from "./report.js";
 import { runThroughput } from "./throughput.js";
 
@@ -20,6 +23,9 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   failover: runFailover,
   idle: runIdleAgents,
   docker: runDockerTask,
+  libvirt: runLibvirtTask,
+  namespaces: runNamespacePublish,
+  transfer: runArtefactTransfer,
 };
 
 async function main(): Promise<number> {

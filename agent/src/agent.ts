@@ -28,13 +28,16 @@ import {
 import type { Logger } from "pino";
 import { createAsyncQueue, type AsyncQueue } from "./async-queue.js";
 import { createBackoff, type Backoff, type BackoffOptions } from "./backoff.js";
+import { uploadArtefacts } from "./artefact-uploader.js";
 import { AgentFatalError } from "./errors.js";
 import type { Executor, ExecutorFactory, ExecutorResult } from "./executor/executor.js";
 import type { DockerExecutorOptions } from "./executor/docker-executor.js";
+import type { LibvirtExecutorOptions } from "./executor/libvirt-executor.js";
 import { BUILTIN_EXECUTORS, createExecutorFactory } from "./executor/executor-factory.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
 import { createLogBuffer, DEFAULT_LOG_MEMORY_LIMIT, type LogBuffer } from "./log-buffer.js";
 import { reapOrphans } from "./orphan-reaper.js";
+import { createTaskInputs, hasInputs, releaseReadOnly, type TaskInputs } from "./task-inputs.js";
 import { systemTimers, type AgentTimers } from "./timers.js";
 import { createServerTransport } from "./transport.js";
 
@@ -78,6 +81,8 @@ export interface AgentOptions {
   path?: string;
   /** Options of the default docker executor (engine endpoint, agent label). Default the local engine. */
   docker?: DockerExecutorOptions;
+  /** Options of the default libvirt executor (image directory, connection). Absent: no libvirt executor. */
+  libvirt?: LibvirtExecutorOptions;
   /** Timers for heartbeats, flushes, timeouts and delays. Default the Node.js timers. */
   timers?: AgentTimers;
   /** Reconnect delays. Default 200 ms doubling to 10 s with full jitter. */
@@ -210,6 +215,8 @@ class AgentRunner implements Agent {
   private readonly spillDir: string;
   private readonly workDir: string;
   private readonly client: Client<typeof AgentService>;
+  /** The agent's transport, also used with a task token per call for artefacts and inputs. */
+  private readonly transport: Transport;
   private readonly closeTransport: () => void;
   private settings: Settings = { ...DEFAULT_SETTINGS };
   private session: Session | undefined;
@@ -228,7 +235,12 @@ class AgentRunner implements Agent {
     this.capacity = Math.max(1, options.capacity ?? 2);
     this.executors = options.executors ?? [...BUILTIN_EXECUTORS];
     this.factory =
-      options.executorFactory ?? createExecutorFactory({ path: options.path ?? DEFAULT_PATH, docker: options.docker });
+      options.executorFactory ??
+      createExecutorFactory({
+        path: options.path ?? DEFAULT_PATH,
+        docker: options.docker,
+        ...(options.libvirt ? { libvirt: options.libvirt } : {}),
+      });
     this.maxUnacked = options.maxUnackedLogBytes ?? DEFAULT_MAX_UNACKED_LOG_BYTES;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.spillDir = join(options.stateDir, "spill");
@@ -244,6 +256,7 @@ class AgentRunner implements Agent {
       close = created.close;
     }
     this.closeTransport = close;
+    this.transport = transport;
     this.client = createClient(AgentService, transport);
   }
 
@@ -280,6 +293,8 @@ class AgentRunner implements Agent {
   private async loop(): Promise<void> {
     const orphans = await reapOrphans(this.workDir);
     if (orphans.length > 0) this.logger.warn({ processGroups: orphans }, "killed process groups a previous agent left running");
+    // Storage inputs a previous agent left read-only (or immutable) must be writable to be removed.
+    await releaseReadOnly(this.workDir).catch(() => undefined);
     await Promise.all([rm(this.spillDir, { recursive: true, force: true }), rm(this.workDir, { recursive: true, force: true })]);
     try {
       for (;;) {
@@ -543,6 +558,10 @@ class AgentRunner implements Agent {
     let failure: string | undefined;
     let result: ExecutorResult | undefined;
     let executor: Executor | undefined;
+    const output = (text: string): void => this.onOutput(a, Buffer.from(text));
+    const inputs: TaskInputs | undefined = hasInputs(spec)
+      ? createTaskInputs({ transport: this.transport, token: assignment.taskToken, spec, output, logger: a.logger })
+      : undefined;
     const kind = executorForTaskType(spec.type);
     if (kind !== undefined && this.executors.includes(kind)) {
       try {
@@ -554,6 +573,7 @@ class AgentRunner implements Agent {
           workspaceRoot: this.workDir,
           onOutput: (chunk) => this.onOutput(a, chunk),
           logger: a.logger,
+          ...(inputs ? { stageInputs: (dirs) => inputs.stage(dirs) } : {}),
         });
       } catch (err) {
         failure = `cannot create the ${kind} executor: ${errorMessage(err)}`;
@@ -585,14 +605,35 @@ class AgentRunner implements Agent {
         }
         a.ended = true;
         if (failure === undefined && result && !a.stop) {
+          let artefactDir: string | undefined;
           try {
-            await executor.collect();
+            artefactDir = (await executor.collect()).artefactDir;
           } catch (err) {
             failure = `collecting the results failed: ${errorMessage(err)}`;
+          }
+          // Artefacts of a script that ran to its end: always on success, on failure unless
+          // disable_push_on_failure; never after an executor error or a kill.
+          const pushed =
+            result.error === undefined && result.exitCode !== null && (result.exitCode === 0 || !spec.disablePushOnFailure);
+          if (artefactDir !== undefined && pushed) {
+            try {
+              await uploadArtefacts({
+                transport: this.transport,
+                token: assignment.taskToken,
+                taskId: a.ref.taskId,
+                dir: artefactDir,
+                filters: spec.artefactPushFilters,
+                output,
+                logger: a.logger,
+              });
+            } catch (err) {
+              failure = errorMessage(err);
+            }
           }
         }
       } finally {
         a.ended = true;
+        await inputs?.release();
         try {
           await executor.destroy();
         } catch (err) {

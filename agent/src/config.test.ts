@@ -43,6 +43,7 @@ describe("loadAgentConfig", () => {
       executors: ["host"],
       logLevel: "info",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
+      libvirt: { uri: "qemu:///system" },
     });
   });
 
@@ -90,6 +91,7 @@ describe("loadAgentConfig", () => {
       executors: ["host", "fake"],
       logLevel: "debug",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
+      libvirt: { uri: "qemu:///system" },
     });
   });
 
@@ -147,6 +149,7 @@ describe("loadAgentConfig", () => {
       executors: ["host", "fake"],
       logLevel: "error",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
+      libvirt: { uri: "qemu:///system" },
     });
     assert.deepEqual(load([], { MOTTAINAI_AGENT_CONFIG: path }).queues, c.queues);
     assert.deepEqual(load(["--config", file('queue: ["a:1", b]\nlabel: ["x=1"]\n')]).queues, [
@@ -180,7 +183,7 @@ describe("loadAgentConfig", () => {
     fails(["--queue", "general:0"], /^--queue: expected NAME:SLOTS/);
     fails(["--queue", "a:1", "--queue", "a:2"], '--queue: queue "a" is given twice');
     fails(["--label", "novalue"], '--label: expected KEY=VALUE, got "novalue"');
-    fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker)');
+    fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker, libvirt)');
     fails(
       ["--docker-host", "docker.example:2375"],
       /^--docker-host: expected unix:\/\/\/path\/to\/docker.sock or tcp:\/\/host:port/,
@@ -340,6 +343,41 @@ describe("loadAgentConfig", () => {
       fails(["--config", path], `${path}: docker_privileged: expected true or false, got a list`);
       const caps = file("docker_cap_add:\n  NET_ADMIN: true\n");
       fails(["--config", caps], `${caps}: docker_cap_add: expected a list, got a mapping`);
+    });
+  });
+
+  describe("libvirt executor settings", () => {
+    it("reads flags, environment and file, and resolves the image dir", () => {
+      const c = load(
+        ["--executor", "libvirt", "--libvirt-image-dir", "images", "--libvirt-max-cpus", "4", "--libvirt-max-memory", "2g"],
+        { MOTTAINAI_AGENT_LIBVIRT_URI: "qemu:///session", MOTTAINAI_AGENT_LIBVIRT_DEFAULT_MEMORY: "256" },
+      );
+      assert.deepEqual(c.libvirt, {
+        uri: "qemu:///session",
+        imageDir: join(dir, "images"),
+        maxCpus: 4,
+        defaultMemoryMiB: 256,
+        maxMemoryMiB: 2048,
+      });
+      const path = file("executors: [libvirt]\nlibvirt_image_dir: vm\nlibvirt_default_cpus: 2\n");
+      assert.deepEqual(load(["--config", path]).libvirt, { uri: "qemu:///system", imageDir: join(dir, "vm"), defaultCpus: 2 });
+    });
+
+    it("names the setting of a bad value", () => {
+      fails(
+        ["--executor", "libvirt"],
+        "--libvirt-image-dir: the libvirt executor needs the directory of its VM images (MOTTAINAI_AGENT_LIBVIRT_IMAGE_DIR)",
+      );
+      fails(["--libvirt-uri", "system"], '--libvirt-uri: expected a libvirt URI such as "qemu:///system", got "system"');
+      fails(["--libvirt-max-cpus", "1.5"], '--libvirt-max-cpus: expected a whole number of vCPUs such as 2, got "1.5"');
+      fails([], 'MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY: expected MiB or a size such as "512m" or "4g", got "lots"', {
+        MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY: "lots",
+      });
+      fails(["--libvirt-default-memory", "64m"], "--libvirt-default-memory: 64m is below the minimum of 128 MiB");
+      fails(
+        ["--libvirt-default-cpus", "3", "--libvirt-max-cpus", "2"],
+        "--libvirt-default-cpus: 3 is above the maximum of 2 (--libvirt-max-cpus)",
+      );
     });
   });
 });

@@ -12,7 +12,9 @@ import {
   type DockerPolicy,
 } from "./executor/docker-policy.js";
 import type { DockerImageCacheOptions } from "./executor/docker-image-cache.js";
+import { readDockerAuthFile, type DockerRegistryAuth } from "./executor/docker-registry-auth.js";
 import { EXECUTOR_KINDS } from "./executor/executor-factory.js";
+import { MIN_VM_MEMORY_MIB, parseMemoryMiB } from "./executor/libvirt-executor.js";
 
 /** A queue the agent serves and how many of its tasks may run at once. */
 export interface QueueConfig {
@@ -44,8 +46,28 @@ export interface AgentConfig {
   dockerPolicy: DockerPolicy;
   /** Registry of the docker executor's image cache (`cache_image` tasks). Absent: no cache. */
   dockerImageCache?: DockerImageCacheOptions;
+  /** Registry credentials of the docker executor's pulls (`--docker-auth-file`), read once at start. Absent: anonymous. */
+  dockerRegistryAuth?: DockerRegistryAuth;
+  /** The libvirt executor's settings (`--libvirt-*`). */
+  libvirt: LibvirtConfig;
   /** pino level. Default info. */
   logLevel: string;
+}
+
+/** Settings of the libvirt executor (createLibvirtExecutor). */
+export interface LibvirtConfig {
+  /** libvirt connection URI. Default qemu:///system. */
+  uri: string;
+  /** Absolute directory of the VM images (docs/libvirt-guest.md). Required when the libvirt executor is offered. */
+  imageDir?: string;
+  /** vCPUs of a VM whose task asks for none (`CPU=`). Absent: 1. */
+  defaultCpus?: number;
+  /** Most vCPUs a task may ask for. Absent: the host's cpus. */
+  maxCpus?: number;
+  /** MiB of a VM whose task asks for none (`RAM=`). Absent: 512. */
+  defaultMemoryMiB?: number;
+  /** Most MiB a task may ask for. Absent: the host's memory. */
+  maxMemoryMiB?: number;
 }
 
 /** A configuration value that cannot be used; the message names the flag, variable or key. */
@@ -79,6 +101,13 @@ Runs tasks for a Mottainai server over one persistent stream.
   --docker-cache-registry HOST:PORT[/PREFIX] registry of cache_image tasks' images MOTTAINAI_AGENT_DOCKER_CACHE_REGISTRY
   --docker-registry-username U  user for the cache registry                     MOTTAINAI_AGENT_DOCKER_REGISTRY_USERNAME
   --docker-registry-password P  its password (prefer the variable or the file)  MOTTAINAI_AGENT_DOCKER_REGISTRY_PASSWORD
+  --docker-auth-file PATH    Docker config.json with "auths" for pulling task images MOTTAINAI_AGENT_DOCKER_AUTH_FILE
+  --libvirt-uri URI          libvirt executor's connection (default qemu:///system) MOTTAINAI_AGENT_LIBVIRT_URI
+  --libvirt-image-dir DIR    directory of VM images <DIR>/<image>/ (needed for --executor libvirt) MOTTAINAI_AGENT_LIBVIRT_IMAGE_DIR
+  --libvirt-default-cpus N   vCPUs of a VM whose task asks for none (CPU=; default 1) MOTTAINAI_AGENT_LIBVIRT_DEFAULT_CPUS
+  --libvirt-max-cpus N       most vCPUs a task may ask for (default: the host's cpus) MOTTAINAI_AGENT_LIBVIRT_MAX_CPUS
+  --libvirt-default-memory SIZE memory of a VM whose task asks for none (RAM=; default 512m) MOTTAINAI_AGENT_LIBVIRT_DEFAULT_MEMORY
+  --libvirt-max-memory SIZE  most memory a task may ask for, e.g. 4g (default: the host's) MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY
   --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info) MOTTAINAI_AGENT_LOG_LEVEL
   --config FILE              YAML file with the same keys in snake_case            MOTTAINAI_AGENT_CONFIG
   --help                     show this text
@@ -110,6 +139,13 @@ const OPTIONS = {
   "docker-cache-registry": { type: "string" },
   "docker-registry-username": { type: "string" },
   "docker-registry-password": { type: "string" },
+  "docker-auth-file": { type: "string" },
+  "libvirt-uri": { type: "string" },
+  "libvirt-image-dir": { type: "string" },
+  "libvirt-default-cpus": { type: "string" },
+  "libvirt-max-cpus": { type: "string" },
+  "libvirt-default-memory": { type: "string" },
+  "libvirt-max-memory": { type: "string" },
   "log-level": { type: "string" },
 } as const;
 
@@ -138,6 +174,13 @@ const ENV: Partial<Record<Key, string>> = {
   "docker-cache-registry": "MOTTAINAI_AGENT_DOCKER_CACHE_REGISTRY",
   "docker-registry-username": "MOTTAINAI_AGENT_DOCKER_REGISTRY_USERNAME",
   "docker-registry-password": "MOTTAINAI_AGENT_DOCKER_REGISTRY_PASSWORD",
+  "docker-auth-file": "MOTTAINAI_AGENT_DOCKER_AUTH_FILE",
+  "libvirt-uri": "MOTTAINAI_AGENT_LIBVIRT_URI",
+  "libvirt-image-dir": "MOTTAINAI_AGENT_LIBVIRT_IMAGE_DIR",
+  "libvirt-default-cpus": "MOTTAINAI_AGENT_LIBVIRT_DEFAULT_CPUS",
+  "libvirt-max-cpus": "MOTTAINAI_AGENT_LIBVIRT_MAX_CPUS",
+  "libvirt-default-memory": "MOTTAINAI_AGENT_LIBVIRT_DEFAULT_MEMORY",
+  "libvirt-max-memory": "MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY",
 };
 
 const FILE_ALIASES: Partial<Record<ListKey, string>> = { queue: "queues", label: "labels", executor: "executors" };
@@ -358,6 +401,8 @@ export function loadAgentConfig(
 
   const dockerPolicy = loadDockerPolicy(scalar, list, boolean);
   const dockerImageCache = loadDockerImageCache(scalar);
+  const dockerRegistryAuth = loadDockerRegistryAuth(scalar);
+  const libvirt = loadLibvirtConfig(scalar, executors.includes("libvirt"));
 
   return {
     server,
@@ -370,9 +415,26 @@ export function loadAgentConfig(
     executors,
     logLevel,
     dockerPolicy,
+    libvirt,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
     ...(dockerImageCache !== undefined ? { dockerImageCache } : {}),
+    ...(dockerRegistryAuth !== undefined ? { dockerRegistryAuth } : {}),
   };
+}
+
+/**
+ * The registry credentials of `--docker-auth-file` (a Docker config.json; relative paths
+ * resolve like the other paths), read and validated now; undefined when no file is given.
+ */
+function loadDockerRegistryAuth(scalar: (key: ScalarKey) => Raw<string> | undefined): DockerRegistryAuth | undefined {
+  const raw = scalar("docker-auth-file");
+  if (raw === undefined) return undefined;
+  if (raw.value.trim() === "") throw new ConfigError(`${raw.source}: expected the path of a Docker config.json, got ""`);
+  try {
+    return readDockerAuthFile(resolve(raw.base, raw.value.trim()));
+  } catch (err) {
+    throw new ConfigError(`${raw.source}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -478,6 +540,62 @@ function loadDockerImageCache(scalar: (key: ScalarKey) => Raw<string> | undefine
   return {
     registry,
     ...(username ? { username, password: passwordRaw?.value ?? "" } : {}),
+  };
+}
+
+/**
+ * The libvirt executor's settings from the `--libvirt-*` values, validated: errors name the
+ * flag, variable or key. The image directory is required when the executor is `offered`.
+ */
+function loadLibvirtConfig(scalar: (key: ScalarKey) => Raw<string> | undefined, offered: boolean): LibvirtConfig {
+  const uriRaw = scalar("libvirt-uri");
+  const uri = uriRaw?.value.trim() || "qemu:///system";
+  if (uriRaw && !/^[a-z][a-z0-9+]*:\/\/[^\s]*$/.test(uri))
+    throw new ConfigError(`${uriRaw.source}: expected a libvirt URI such as "qemu:///system", got "${uriRaw.value}"`);
+  const dirRaw = scalar("libvirt-image-dir");
+  if (dirRaw && dirRaw.value.trim() === "") throw new ConfigError(`${dirRaw.source}: expected a directory, got ""`);
+  const imageDir = dirRaw ? resolve(dirRaw.base, dirRaw.value.trim()) : undefined;
+  if (offered && imageDir === undefined)
+    throw new ConfigError(
+      "--libvirt-image-dir: the libvirt executor needs the directory of its VM images (MOTTAINAI_AGENT_LIBVIRT_IMAGE_DIR)",
+    );
+  const count = (key: ScalarKey): Raw<number> | undefined => {
+    const raw = scalar(key);
+    if (raw === undefined) return undefined;
+    const t = raw.value.trim();
+    if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > 1024)
+      throw new ConfigError(`${raw.source}: expected a whole number of vCPUs such as 2, got "${raw.value}"`);
+    return { ...raw, value: Number(t) };
+  };
+  const memory = (key: ScalarKey): Raw<number> | undefined => {
+    const raw = scalar(key);
+    if (raw === undefined) return undefined;
+    const mib = parseMemoryMiB(raw.value);
+    if (mib === undefined)
+      throw new ConfigError(`${raw.source}: expected MiB or a size such as "512m" or "4g", got "${raw.value}"`);
+    if (mib < MIN_VM_MEMORY_MIB)
+      throw new ConfigError(`${raw.source}: ${raw.value.trim()} is below the minimum of ${MIN_VM_MEMORY_MIB} MiB`);
+    return { ...raw, value: mib };
+  };
+  const defaultCpus = count("libvirt-default-cpus");
+  const maxCpus = count("libvirt-max-cpus");
+  const defaultMemory = memory("libvirt-default-memory");
+  const maxMemory = memory("libvirt-max-memory");
+  if (defaultCpus && maxCpus && defaultCpus.value > maxCpus.value)
+    throw new ConfigError(
+      `${defaultCpus.source}: ${defaultCpus.value} is above the maximum of ${maxCpus.value} (${maxCpus.source})`,
+    );
+  if (defaultMemory && maxMemory && defaultMemory.value > maxMemory.value)
+    throw new ConfigError(
+      `${defaultMemory.source}: ${defaultMemory.value} MiB is above the maximum of ${maxMemory.value} MiB (${maxMemory.source})`,
+    );
+  return {
+    uri,
+    ...(imageDir !== undefined ? { imageDir } : {}),
+    ...(defaultCpus ? { defaultCpus: defaultCpus.value } : {}),
+    ...(maxCpus ? { maxCpus: maxCpus.value } : {}),
+    ...(defaultMemory ? { defaultMemoryMiB: defaultMemory.value } : {}),
+    ...(maxMemory ? { maxMemoryMiB: maxMemory.value } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ import { AgentFatalError } from "./errors.js";
 import { removeLeftoverContainers } from "./executor/docker-cleanup.js";
 import { agentLabelFor, createDockerClient, type DockerExecutorOptions } from "./executor/docker-executor.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
+import { removeLeftoverDomains } from "./executor/libvirt-cleanup.js";
+import { createLibvirtConnection, type LibvirtExecutorOptions } from "./executor/libvirt-executor.js";
 import { createServerTransport } from "./transport.js";
 
 function agentVersion(): string {
@@ -98,14 +100,43 @@ async function main(argv: string[]): Promise<number> {
       agentLabel,
       policy: config.dockerPolicy,
       ...(config.dockerImageCache ? { imageCache: config.dockerImageCache } : {}),
+      ...(config.dockerRegistryAuth ? { registryAuth: config.dockerRegistryAuth } : {}),
     };
-    logger.info({ dockerPolicy: config.dockerPolicy }, "docker executor policy");
+    logger.info(
+      {
+        dockerPolicy: config.dockerPolicy,
+        dockerAuthRegistries: [...(config.dockerRegistryAuth?.registries.keys() ?? [])],
+      },
+      "docker executor policy",
+    );
     try {
       await removeLeftoverContainers(client, agentLabel, logger);
     } catch (err) {
       logger.fatal(
         `docker executor: cannot reach the Docker engine at ${config.dockerHost ?? "unix:///var/run/docker.sock"}: ${(err as Error).message}`,
       );
+      return 1;
+    }
+  }
+
+  let libvirt: LibvirtExecutorOptions | undefined;
+  if (config.executors.includes("libvirt") && config.libvirt.imageDir !== undefined) {
+    const connection = createLibvirtConnection(config.libvirt.uri);
+    const agentLabel = agentLabelFor(config.stateDir);
+    libvirt = {
+      imageDir: config.libvirt.imageDir,
+      connection,
+      agentLabel,
+      ...(config.libvirt.defaultCpus !== undefined ? { defaultCpus: config.libvirt.defaultCpus } : {}),
+      ...(config.libvirt.maxCpus !== undefined ? { maxCpus: config.libvirt.maxCpus } : {}),
+      ...(config.libvirt.defaultMemoryMiB !== undefined ? { defaultMemoryMiB: config.libvirt.defaultMemoryMiB } : {}),
+      ...(config.libvirt.maxMemoryMiB !== undefined ? { maxMemoryMiB: config.libvirt.maxMemoryMiB } : {}),
+    };
+    logger.info({ libvirt: config.libvirt }, "libvirt executor settings");
+    try {
+      await removeLeftoverDomains(connection, agentLabel, { logger });
+    } catch (err) {
+      logger.fatal(`libvirt executor: cannot reach libvirt at ${config.libvirt.uri}: ${(err as Error).message}`);
       return 1;
     }
   }
@@ -123,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
     executors: config.executors,
     path: process.env.PATH || DEFAULT_PATH,
     ...(docker ? { docker } : {}),
+    ...(libvirt ? { libvirt } : {}),
   });
   running.agent = agent;
   try {

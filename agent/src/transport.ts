@@ -18,10 +18,13 @@ export interface ServerTransport {
   close(): void;
 }
 
-/** An interceptor that adds `authorization: Bearer <credential>` to every request. */
+/**
+ * An interceptor that adds `authorization: Bearer <credential>` to every request that does not
+ * carry its own (calls made for a task send its task token in their call options instead).
+ */
 export function bearerInterceptor(credential: string): Interceptor {
   return (next) => (req) => {
-    req.header.set("authorization", `Bearer ${credential}`);
+    if (!req.header.has("authorization")) req.header.set("authorization", `Bearer ${credential}`);
     return next(req);
   };
 }

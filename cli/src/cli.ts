@@ -2,8 +2,13 @@ import { Builtins, Cli, type Command } from "clipanion";
 import type { CliContext } from "./cli-context.js";
 import { eventsCommands } from "./commands/events.js";
 import { nodeTokenCommands } from "./commands/node-token.js";
+import { namespaceCommands } from "./commands/namespace.js";
+import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
+import { organizationCommands } from "./commands/organization.js";
 import { profileCommands } from "./commands/profile.js";
+import { storageCommands } from "./commands/storage.js";
+import { taskArtefactCommands } from "./commands/task-artefacts.js";
 import { taskCommands } from "./commands/task.js";
 import { whoamiCommands } from "./commands/whoami.js";
 import { ExitCode } from "./exit-code.js";
@@ -40,6 +45,11 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...nodeTokenCommands,
     ...eventsCommands,
     ...whoamiCommands,
+    ...taskArtefactCommands,
+    ...storageCommands,
+    ...namespaceCommands,
+    ...namespacePublisherCommands,
+    ...organizationCommands,
   ];
   for (const command of commands) {
     cli.register(command);

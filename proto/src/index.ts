@@ -6,6 +6,7 @@ export * from "./gen/mottainai/v1/node_pb.js";
 export * from "./gen/mottainai/v1/organization_pb.js";
 export * from "./gen/mottainai/v1/pipeline_pb.js";
 export * from "./gen/mottainai/v1/plan_pb.js";
+export * from "./gen/mottainai/v1/publisher_pb.js";
 export * from "./gen/mottainai/v1/secret_pb.js";
 export * from "./gen/mottainai/v1/setting_pb.js";
 export * from "./gen/mottainai/v1/state_pb.js";

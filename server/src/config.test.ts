@@ -49,4 +49,45 @@ describe("loadServerConfig", () => {
       message: `${join(dir, "c.yaml")}: unknown setting "listen_port"`,
     });
   });
+
+  it("picks the blob store: local by default, s3 with its options, each mistake named", () => {
+    assert.equal(loadServerConfig([], {}).blobs, "local");
+    assert.equal(loadServerConfig([], {}).s3, undefined);
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+    writeFileSync(join(dir, "s3.yaml"), "blobs: s3\ns3_endpoint: http://127.0.0.1:7480\ns3-bucket: artefacts\n");
+    const c = loadServerConfig(["--config", join(dir, "s3.yaml"), "--s3-access-key", "AK"], { MOTTAINAI_S3_SECRET_KEY: "SK" });
+    assert.equal(c.blobs, "s3");
+    assert.deepEqual(c.s3, {
+      endpoint: "http://127.0.0.1:7480",
+      bucket: "artefacts",
+      region: "us-east-1",
+      accessKeyId: "AK",
+      secretAccessKey: "SK",
+    });
+    assert.throws(() => loadServerConfig(["--blobs", "s3", "--s3-bucket", "b1b"], {}), {
+      name: "ConfigError",
+      message: "--s3-endpoint (MOTTAINAI_S3_ENDPOINT) is required with --blobs s3",
+    });
+    assert.throws(() => loadServerConfig(["--blobs", "s3"], { MOTTAINAI_S3_ENDPOINT: "http://h:1" }), {
+      message: "--s3-bucket (MOTTAINAI_S3_BUCKET) is required with --blobs s3",
+    });
+    assert.throws(() => loadServerConfig([], { MOTTAINAI_BLOBS: "gridfs" }), {
+      message: 'MOTTAINAI_BLOBS: expected local or s3, got "gridfs"',
+    });
+    assert.throws(() => loadServerConfig(["--blobs", "s3", "--s3-endpoint", "127.0.0.1:7480", "--s3-bucket", "b1b"], {}), {
+      message: '--s3-endpoint: expected an http(s) URL such as "http://127.0.0.1:7480", got "127.0.0.1:7480"',
+    });
+    assert.throws(() => loadServerConfig(["--blobs", "s3", "--s3-endpoint", "http://h:1", "--s3-bucket", "B"], {}), {
+      message: '--s3-bucket: expected a bucket name of 3 to 63 lower-case letters, digits, dots and hyphens, got "B"',
+    });
+    assert.throws(
+      () => loadServerConfig(["--blobs", "s3", "--s3-endpoint", "http://h:1", "--s3-bucket", "b1b", "--s3-secret-key", "x"], {}),
+      {
+        message: "--s3-secret-key: --s3-access-key and --s3-secret-key go together",
+      },
+    );
+    assert.throws(() => loadServerConfig(["--s3-bucket", "b1b"], {}), {
+      message: "--s3-bucket: only used with --blobs s3 (the blob store is local)",
+    });
+  });
 });

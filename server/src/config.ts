@@ -33,8 +33,46 @@ export interface ServerConfig {
    * before those leases can expire. Default lease TTL + 10 s (the agent's longest backoff).
    */
   restartGraceMs: number;
+  /** Metadata store: embedded SQLite under dataDir (the default) or a MongoDB database. */
+  store: StoreConfig;
+  /** Blob store backend: "local" (a directory under dataDir, the default) or "s3". */
+  blobs: "local" | "s3";
+  /** Where the "s3" backend stores blobs (set exactly when blobs is "s3"). */
+  s3?: S3Config;
   /** Largest file accepted by any upload (artefacts, namespace and storage files). Default 10 GiB. */
   maxUploadBytes: number;
+  /**
+   * Unreferenced blobs younger than this are not garbage collected: the window in which a blob
+   * that was put gets referenced. Default 24 h.
+   */
+  blobRetentionMs: number;
+  /** Time between two blob garbage collections (the first runs a minute after start); 0 disables them. Default 1 h. */
+  gcIntervalMs: number;
+  /** Attempts of a namespace delivery before it fails. Default 8. */
+  deliveryMaxAttempts: number;
+  /** Delay after a delivery's first failed attempt; doubles after each, at most 1 h. Default 10 s. */
+  deliveryBackoffMs: number;
+  /** Longest run of one delivery command (rsync, a git command). Default 30 min. */
+  deliveryTimeoutMs: number;
+}
+
+/**
+ * Where metadata lives. "mongodb" takes a mongodb:// or mongodb+srv:// connection string; its
+ * path names the database (default "mottainai"). Several servers may share one MongoDB database.
+ */
+export type StoreConfig = { backend: "sqlite" } | { backend: "mongodb"; url: string };
+
+/** The S3 blob store's connection (Ceph's RADOS Gateway or any S3 API, path-style). */
+export interface S3Config {
+  /** Endpoint URL, e.g. http://127.0.0.1:7480. Required. */
+  endpoint: string;
+  /** Bucket; created at start when missing. Required. */
+  bucket: string;
+  /** Signing region. Default us-east-1 (RGW accepts any). */
+  region: string;
+  /** Access and secret key; both or neither (then the AWS SDK's own credential chain). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
 }
 
 /** A configuration value that cannot be used; the message names the flag or key. */
@@ -55,7 +93,19 @@ const OPTIONS = {
   "max-infra-retries": { type: "string" },
   "cancel-grace": { type: "string" },
   "restart-grace": { type: "string" },
+  store: { type: "string" },
+  blobs: { type: "string" },
+  "s3-endpoint": { type: "string" },
+  "s3-bucket": { type: "string" },
+  "s3-region": { type: "string" },
+  "s3-access-key": { type: "string" },
+  "s3-secret-key": { type: "string" },
   "max-upload-size": { type: "string" },
+  "blob-retention": { type: "string" },
+  "gc-interval": { type: "string" },
+  "delivery-attempts": { type: "string" },
+  "delivery-backoff": { type: "string" },
+  "delivery-timeout": { type: "string" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -72,7 +122,19 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "max-infra-retries": "MOTTAINAI_MAX_INFRA_RETRIES",
   "cancel-grace": "MOTTAINAI_CANCEL_GRACE",
   "restart-grace": "MOTTAINAI_RESTART_GRACE",
+  store: "MOTTAINAI_STORE",
+  blobs: "MOTTAINAI_BLOBS",
+  "s3-endpoint": "MOTTAINAI_S3_ENDPOINT",
+  "s3-bucket": "MOTTAINAI_S3_BUCKET",
+  "s3-region": "MOTTAINAI_S3_REGION",
+  "s3-access-key": "MOTTAINAI_S3_ACCESS_KEY",
+  "s3-secret-key": "MOTTAINAI_S3_SECRET_KEY",
   "max-upload-size": "MOTTAINAI_MAX_UPLOAD_SIZE",
+  "blob-retention": "MOTTAINAI_BLOB_RETENTION",
+  "gc-interval": "MOTTAINAI_GC_INTERVAL",
+  "delivery-attempts": "MOTTAINAI_DELIVERY_ATTEMPTS",
+  "delivery-backoff": "MOTTAINAI_DELIVERY_BACKOFF",
+  "delivery-timeout": "MOTTAINAI_DELIVERY_TIMEOUT",
 };
 
 /**
@@ -163,7 +225,14 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     maxInfraRetries: integer("max-infra-retries", 2, 0),
     cancelGraceMs: duration("cancel-grace", 1000, 0),
     restartGraceMs: duration("restart-grace", leaseTtlMs + 10_000, 0),
+    store: storeConfig(raw("store")),
+    ...blobConfig(raw),
     maxUploadBytes: size("max-upload-size", 10 * 1024 ** 3),
+    blobRetentionMs: duration("blob-retention", 24 * 3_600_000, 0),
+    gcIntervalMs: duration("gc-interval", 3_600_000, 0),
+    deliveryMaxAttempts: integer("delivery-attempts", 8, 1),
+    deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
+    deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),
   };
 }
 
@@ -190,6 +259,62 @@ export function parseSize(text: string): number | undefined {
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined) return undefined;
   return Math.floor(Number(m[1]) * unit);
+}
+
+type Raw = (key: Exclude<Key, "config">) => { value: string; source: string } | undefined;
+
+/** --blobs and, for "s3", the --s3-* options; a missing or bad one is named in the error. */
+function blobConfig(raw: Raw): Pick<ServerConfig, "blobs" | "s3"> {
+  const backend = raw("blobs");
+  const s3Keys = ["s3-endpoint", "s3-bucket", "s3-region", "s3-access-key", "s3-secret-key"] as const;
+  if (backend === undefined || backend.value === "local") {
+    const stray = s3Keys.map(raw).find((r) => r !== undefined);
+    if (stray) throw new ConfigError(`${stray.source}: only used with --blobs s3 (the blob store is local)`);
+    return { blobs: "local" };
+  }
+  if (backend.value !== "s3") throw new ConfigError(`${backend.source}: expected local or s3, got "${backend.value}"`);
+  const endpoint = raw("s3-endpoint");
+  if (!endpoint) throw new ConfigError("--s3-endpoint (MOTTAINAI_S3_ENDPOINT) is required with --blobs s3");
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint.value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !["http:", "https:"].includes(url.protocol)) {
+    throw new ConfigError(`${endpoint.source}: expected an http(s) URL such as "http://127.0.0.1:7480", got "${endpoint.value}"`);
+  }
+  const bucket = raw("s3-bucket");
+  if (!bucket) throw new ConfigError("--s3-bucket (MOTTAINAI_S3_BUCKET) is required with --blobs s3");
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket.value)) {
+    throw new ConfigError(
+      `${bucket.source}: expected a bucket name of 3 to 63 lower-case letters, digits, dots and hyphens, got "${bucket.value}"`,
+    );
+  }
+  const accessKey = raw("s3-access-key");
+  const secretKey = raw("s3-secret-key");
+  if ((accessKey === undefined) !== (secretKey === undefined)) {
+    throw new ConfigError(`${(accessKey ?? secretKey)?.source}: --s3-access-key and --s3-secret-key go together`);
+  }
+  return {
+    blobs: "s3",
+    s3: {
+      endpoint: endpoint.value,
+      bucket: bucket.value,
+      region: raw("s3-region")?.value || "us-east-1",
+      accessKeyId: accessKey?.value,
+      secretAccessKey: secretKey?.value,
+    },
+  };
+}
+
+/** --store: "sqlite" or a MongoDB connection string with a host. */
+function storeConfig(r: { value: string; source: string } | undefined): StoreConfig {
+  if (r === undefined || r.value === "sqlite") return { backend: "sqlite" };
+  if (/^mongodb(\+srv)?:\/\/[^/?]+/.test(r.value)) return { backend: "mongodb", url: r.value };
+  throw new ConfigError(
+    `${r.source}: expected "sqlite" or a MongoDB connection string such as "mongodb://127.0.0.1:27017/mottainai", got "${r.value.replace(/\/\/[^@/]*@/, "//…@")}"`,
+  );
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

@@ -10,6 +10,7 @@ import {
   OrganizationService,
   PipelineService,
   PlanService,
+  PublisherService,
   SecretService,
   SettingService,
   StateService,
@@ -27,14 +28,31 @@ import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
-import { LocalBlobStore } from "./blob/local-blob-store.js";
+import { openBlobStore } from "./blob/open-blob-store.js";
 import { createAgentService } from "./services/agent-service.js";
+import { createArtefactService } from "./services/artefact-service.js";
+import { createStorageService } from "./services/storage-service.js";
+import { artefactRoute, createFileRoutes, storageRoute } from "./http/file-routes.js";
 import { createEventService } from "./services/event-service.js";
 import { createNodeService } from "./services/node-service.js";
 import { createTaskService } from "./services/task-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { createUserService } from "./services/user-service.js";
+import { createNamespaceService } from "./services/namespace-service.js";
+import { createOrganizationService } from "./services/organization-service.js";
+import { NamespacePublisher } from "./namespaces/namespace-publisher.js";
+import { createPublishOnSuccess } from "./namespaces/task-artefact-publishing.js";
+import { namespaceRoute } from "./http/namespace-route.js";
 import { openSqliteStore } from "./sqlite/sqlite-store.js";
+import { openMongoStore } from "./mongo/mongo-store.js";
+import { BlobCollector } from "./blob/blob-collector.js";
+import { createGitDeliverer } from "./delivery/git-deliverer.js";
+import { createRsyncDeliverer } from "./delivery/rsync-deliverer.js";
+import { DeliveryWorker } from "./delivery/delivery-worker.js";
+import { namespaceRevisionFiles } from "./delivery/revision-files.js";
+import { TagMoveFeed } from "./delivery/tag-move-feed.js";
+import { newId } from "./auth/secrets.js";
+import { createPublisherService } from "./services/publisher-service.js";
 import type { Store } from "./store/store.js";
 
 /** A running server. */
@@ -51,25 +69,33 @@ export interface MottainaiServer {
 const READ_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
- * Starts the server: opens the embedded store and blob/log directories under config.dataDir,
- * creates the admin on first start, and serves every mottainai.v1 service on one port.
+ * Starts the server: opens the configured metadata store (SQLite under config.dataDir, or
+ * MongoDB) and the blob store and log directory, creates the admin on first start, and serves
+ * every mottainai.v1 service on one port.
  * Services not built yet answer Unimplemented.
  */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<MottainaiServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store: Store = openSqliteStore(join(config.dataDir, "mottainai.db"));
+  const blobStore = await openBlobStore(config, logger.child({ component: "blobs" }));
+  const store: Store =
+    config.store.backend === "mongodb"
+      ? await openMongoStore(config.store.url)
+      : openSqliteStore(join(config.dataDir, "mottainai.db"));
+  logger.info({ store: config.store.backend }, "metadata store open");
   const adminToken = await bootstrapAdmin(store, Date.now());
   if (adminToken) writeFileSync(config.adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
   const events = new EventBus(store.events);
-  const blobs = new LocalBlobStore(join(config.dataDir, "blobs"));
+  const blobs = blobStore.blobs;
   const logs = new TaskLogStore({
     dir: join(config.dataDir, "logs"),
     segments: store.logSegments,
     blobs,
     logger: logger.child({ component: "task-logs" }),
   });
+  const publisher = new NamespacePublisher({ store: store.namespaces, events });
   const scheduler = new Scheduler({
     store,
+    onSuccess: createPublishOnSuccess({ store, publisher, events, logger: logger.child({ component: "namespace-publish" }) }),
     logs,
     events,
     logger: logger.child({ component: "scheduler" }),
@@ -79,6 +105,47 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     maxInfraRetries: config.maxInfraRetries,
   });
   await scheduler.start();
+
+  // Namespace delivery (publishers) and blob garbage collection.
+  const deliveryDir = join(config.dataDir, "delivery");
+  const deliveryLogger = logger.child({ component: "delivery" });
+  const deliveryWorker = new DeliveryWorker({
+    store: store.deliveries,
+    revisionFiles: namespaceRevisionFiles(store.namespaces),
+    blobs,
+    deliverers: {
+      rsync: createRsyncDeliverer({ workDir: deliveryDir, timeoutMs: config.deliveryTimeoutMs }),
+      git: createGitDeliverer({ workDir: deliveryDir, timeoutMs: config.deliveryTimeoutMs }),
+    },
+    events,
+    logger: deliveryLogger,
+    workDir: deliveryDir,
+    maxAttempts: config.deliveryMaxAttempts,
+    backoff: { baseMs: config.deliveryBackoffMs },
+  });
+  await deliveryWorker.start();
+  const tagMoves = new TagMoveFeed({
+    store: store.deliveries,
+    eventLog: store.events,
+    bus: events,
+    onQueued: () => deliveryWorker.notify(),
+    logger: deliveryLogger,
+    newId,
+  });
+  await tagMoves.start();
+  const blobCollector = new BlobCollector({
+    blobs,
+    references: store.blobReferences,
+    logger: logger.child({ component: "blob-gc" }),
+    retentionMs: config.blobRetentionMs,
+    intervalMs: config.gcIntervalMs,
+  });
+  blobCollector.start();
+  const stopBackground = async () => {
+    await tagMoves.close();
+    await deliveryWorker.close();
+    await blobCollector.close();
+  };
 
   const connectHandler = connectNodeAdapter({
     readMaxBytes: READ_MAX_BYTES,
@@ -90,21 +157,29 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       router.service(EventService, createEventService(store, events));
       router.service(UserService, createUserService(store));
       router.service(TokenService, createTokenService(store));
-      for (const service of [
-        PipelineService,
-        PlanService,
+      router.service(ArtefactService, createArtefactService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
+      router.service(StorageService, createStorageService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
+      router.service(
         NamespaceService,
-        StorageService,
-        ArtefactService,
-        OrganizationService,
-        SecretService,
-        SettingService,
-        WebhookService,
-        StateService,
-      ]) {
+        createNamespaceService({ store, blobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
+      );
+      router.service(OrganizationService, createOrganizationService({ store }));
+      router.service(
+        PublisherService,
+        createPublisherService({ store, events, onQueued: () => deliveryWorker.notify(), logger: deliveryLogger }),
+      );
+      for (const service of [PipelineService, PlanService, SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
     },
+  });
+
+  // Plain HTTP GET/HEAD with Range for files; add a FileRoute here for another family of URLs.
+  const fileRoutes = createFileRoutes({
+    store,
+    blobs,
+    routes: [artefactRoute(store), storageRoute(store), namespaceRoute(store, publisher)],
+    logger: logger.child({ component: "file-routes" }),
   });
 
   let listener: Listener;
@@ -118,13 +193,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           res.end(JSON.stringify({ status: "ok" }));
           return;
         }
-        connectHandler(req, res);
+        if (!fileRoutes(req, res)) connectHandler(req, res);
       },
       logger,
     );
   } catch (err) {
     scheduler.close();
+    await stopBackground();
     await store.close();
+    await blobStore.close();
     throw err;
   }
   logger.info({ host: config.host, port: listener.port, dataDir: config.dataDir }, "mottainai-server listening");
@@ -137,7 +214,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       closing ??= (async () => {
         scheduler.close();
         await listener.close(2000);
+        await stopBackground();
         await store.close();
+        await blobStore.close();
         logger.info("mottainai-server stopped");
       })();
       return closing;

@@ -8,6 +8,7 @@ import Docker from "dockerode";
 import { processGroupRecordFile } from "../orphan-reaper.js";
 import { checkBinds, containerLimits, DEFAULT_DOCKER_POLICY, type DockerPolicy } from "./docker-policy.js";
 import { createDockerImageCache, type DockerImageCacheOptions } from "./docker-image-cache.js";
+import { authConfigFor, type DockerRegistryAuth } from "./docker-registry-auth.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
 import { GroupProcess } from "./group-process.js";
 import { DEFAULT_PATH, workspaceName } from "./host-executor.js";
@@ -48,6 +49,12 @@ export interface DockerExecutorOptions {
   path?: string;
   /** The agent's image-cache registry for `cache_image` tasks (createDockerImageCache). Default none. */
   imageCache?: DockerImageCacheOptions;
+  /**
+   * Registry credentials (`--docker-auth-file`, readDockerAuthFile): a task's image is pulled
+   * with those of its registry (authConfigFor), and the image cache uses those of the cache
+   * registry when `imageCache` has no username. Default none: anonymous pulls.
+   */
+  registryAuth?: DockerRegistryAuth;
   /** Run docker-init as PID 1 so the script gets SIGTERM on cancel. Default true. */
   init?: boolean;
   /** How long to wait for the output stream to end after the container exited. Default 5000 ms. */
@@ -155,12 +162,13 @@ const ENTRYPOINT_WRAPPER = 'exec 2>&1; exec "$@"';
  *   (re)creates `<workspaceRoot>/<taskId>-<attempt>/`, clones `source` into it at `commit` (with
  *   `privkey`; checkoutSource, as the host executor), creates `artefact_path` (default
  *   "artefacts"), `storage_path` (default "storage") and `directory` inside it (paths leaving
- *   it are rejected naming the field); takes `image` from the engine, else pulls it (progress
- *   lines go to the output); creates the container: the workspace bind-mounted at
- *   CONTAINER_WORKSPACE, working directory `directory` in it, the task's allowed binds, the
- *   MOTTAINAI_* variables (the artefact and storage paths as absolute in-container paths) then
- *   the task's `environment`, the policy's privileged mode, capabilities and network mode, the
- *   cpu/memory limits, labels mottainai.task/attempt/agent.
+ *   it are rejected naming the field) and lets `stageInputs` fill the inputs; takes `image` from the engine, else pulls it with the
+ *   credentials of its registry (`registryAuth`; progress lines go to the output); creates the
+ *   container: the workspace bind-mounted at CONTAINER_WORKSPACE, working directory
+ *   `directory` in it, the task's allowed binds, the MOTTAINAI_* variables (the artefact and
+ *   storage paths as absolute in-container paths) then the task's `environment`, the policy's
+ *   privileged mode, capabilities and network mode, the cpu/memory limits, labels
+ *   mottainai.task/attempt/agent.
  * - start: attaches to the output and starts the container. Without `entrypoint` the script runs
  *   as `bash -c "<items joined with ' && '>"` (`sh -c` when the image has no /bin/bash); with
  *   one, the entrypoint runs with the script items as arguments. Both go through /bin/sh of the
@@ -180,6 +188,7 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
   const imageCache = createDockerImageCache({
     docker,
     ...(options.imageCache ? { options: options.imageCache } : {}),
+    ...(options.registryAuth ? { registryAuth: options.registryAuth } : {}),
     spec: { ...spec, image: withDefaultTag(spec.image.trim()) },
     log: (line) => output(Buffer.from(line)),
     logger: input.logger,
@@ -214,14 +223,23 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
       if (statusCode(err) !== 404) throw new Error(`image: cannot inspect "${image}": ${errorMessage(err)}`, { cause: err });
     }
     output(Buffer.from(`Pulling image ${image}\n`));
+    const authconfig = authConfigFor(options.registryAuth, image);
     try {
-      const pull = (await docker.pull(image)) as NodeJS.ReadableStream;
+      const pull = (await docker.pull(image, authconfig ? { authconfig } : {})) as NodeJS.ReadableStream;
       await new Promise<void>((resolvePull, rejectPull) => {
+        let failure: string | undefined;
         docker.modem.followProgress(
           pull,
-          (err: Error | null) => (err ? rejectPull(err) : resolvePull()),
+          (err: Error | null) => {
+            if (err) rejectPull(err);
+            else if (failure !== undefined) rejectPull(new Error(failure));
+            else resolvePull();
+          },
           (event: PullEvent) => {
-            if (event.error) return;
+            if (event.error) {
+              failure ??= event.errorDetail?.message ?? event.error;
+              return;
+            }
             const line = [event.id, event.status, event.progress].filter((s) => s !== undefined && s !== "").join(" ");
             if (line !== "") output(Buffer.from(`${line}\n`));
           },
@@ -279,12 +297,13 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
             return proc.done;
           },
         });
-        await removeCheckoutKey(keyFile);
       }
       if (cancelled) return;
       await mkdir(artefactDir, { recursive: true });
       await mkdir(resolve(workspace, storageRel), { recursive: true });
       await mkdir(resolve(workspace, directory), { recursive: true });
+      if (cancelled) return;
+      await input.stageInputs?.({ artefactDir, storageDir: resolve(workspace, storageRel) });
       if (cancelled) return;
       const runImage = await ensureImage(image);
       if (cancelled) return;

@@ -55,8 +55,9 @@ async function findExecutable(name: string, path: string): Promise<string | unde
  *
  * - prepare: (re)creates the workspace; clones `source` into it when set (checking out
  *   `commit`, using `privkey` for ssh); creates `artefact_path` (default "artefacts"),
- *   `storage_path` (default "storage") and the working directory `directory` inside it. Paths
- *   that leave the workspace are rejected naming the field.
+ *   `storage_path` (default "storage") and the working directory `directory` inside it, then
+ *   lets `stageInputs` fill the input directories. Paths that leave the workspace are rejected
+ *   naming the field.
  * - start: with no `entrypoint`, `bash -c "<script joined with ' && '>"` (sh when there is no
  *   bash on PATH); with an `entrypoint`, entrypoint[0] with entrypoint[1..] and then the script
  *   items as arguments. Environment: PATH, HOME (the workspace), LANG=C.UTF-8, then the
@@ -110,6 +111,7 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
       await mkdir(artefactDir, { recursive: true });
       await mkdir(storageDir, { recursive: true });
       await mkdir(cwd, { recursive: true });
+      await input.stageInputs?.({ artefactDir, storageDir });
       shell = (await findExecutable("bash", path)) ?? (await findExecutable("sh", path)) ?? "/bin/sh";
     },
 

@@ -3,12 +3,22 @@ import type { Store } from "../store/store.js";
 import { hashSecret } from "./secrets.js";
 import { principalKey, type Principal } from "./principal.js";
 
-/** RPCs that serve callers without a bearer token on purpose, as "service/method". */
-const PUBLIC_METHODS = new Set(["mottainai.v1.NodeService/RegisterNode"]);
+/**
+ * RPCs that serve callers without a bearer token on purpose, as "service/method". The
+ * NamespaceService reads are here so that public namespaces are readable anonymously; their
+ * handlers enforce each namespace's visibility (auth/namespace-access.ts).
+ */
+const PUBLIC_METHODS = new Set([
+  "mottainai.v1.NodeService/RegisterNode",
+  ...["GetNamespace", "ListNamespaces", "ListRevisions", "GetRevision", "DiffRevisions", "ListFiles", "DownloadFile"].map(
+    (method) => `mottainai.v1.NamespaceService/${method}`,
+  ),
+]);
 
 /**
  * Creates the interceptor that authenticates every RPC: it resolves `Authorization: Bearer …` to a
- * user (API token) or a node (node credential) and stores it under principalKey. A call without a
+ * user (API token), a node (node credential) or a running task (task token, see resolvePrincipal)
+ * and stores it under principalKey. A call without a
  * valid token fails with Unauthenticated before its handler runs, except for PUBLIC_METHODS,
  * which run as anonymous when no token is given.
  */
@@ -28,9 +38,25 @@ export function createAuthenticator(store: Store, now: () => number = Date.now):
   };
 }
 
+/**
+ * The principal a bearer secret stands for; Unauthenticated when it stands for none. Task tokens
+ * (`mtt_…`) are valid only while their attempt is the task's current one and has not ended:
+ * a retried task's previous token, or any token after its attempt finished, is refused.
+ * Shared by the RPC interceptor and the plain HTTP file routes.
+ */
+export async function resolvePrincipal(store: Store, secret: string, now: number = Date.now()): Promise<Principal> {
+  return resolve(store, secret, now);
+}
+
 async function resolve(store: Store, secret: string, now: number): Promise<Principal> {
   const hash = hashSecret(secret);
-  if (secret.startsWith("mnc_")) {
+  if (secret.startsWith("mtt_")) {
+    const attempt = await store.tasks.attemptByTokenHash(hash);
+    const task = attempt && (await store.tasks.get(attempt.taskId));
+    if (attempt && task && task.attempt === attempt.number && attempt.endTime === null && task.leaseId !== "") {
+      return { kind: "task", task, attempt: attempt.number };
+    }
+  } else if (secret.startsWith("mnc_")) {
     const node = await store.nodes.getByCredentialHash(hash);
     if (node) return { kind: "node", node };
   } else {

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
  * Generates a bearer secret: a kind prefix (so a leaked secret says what it is) and 32 random
  * bytes in base64url. Secrets have 256 bits of entropy, so a plain sha256 is a safe hash for them.
  */
-export function generateSecret(prefix: "mtk" | "mrt" | "mnc"): string {
+export function generateSecret(prefix: "mtk" | "mrt" | "mnc" | "mtt"): string {
   return `${prefix}_${randomBytes(32).toString("base64url")}`;
 }
 

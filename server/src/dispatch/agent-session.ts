@@ -16,6 +16,8 @@ export interface AttemptAssignment {
   key: AttemptKey;
   definition: TaskDefinition;
   environment: Record<string, string>;
+  /** The attempt's task token (`mtt_…`): the running task's credential for its artefacts and inputs. */
+  taskToken: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { executorForTaskType, TASK_TYPES } from "@mottainai/proto";
-import { newId } from "../auth/secrets.js";
+import { generateSecret, hashSecret, newId } from "../auth/secrets.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
 import type { NodeRecord } from "../store/node-store.js";
@@ -26,6 +26,12 @@ export interface SchedulerOptions {
   disconnectGraceMs: number;
   /** Attempts lost to infrastructure that are requeued before the task ends in error. */
   maxInfraRetries: number;
+  /**
+   * Called when an attempt reports success, before its end is recorded (the agent has uploaded
+   * the artefacts by then): publishes them to the task's tag_namespace. Never throws; a non-empty
+   * result is a note recorded as the task's error while its result stays success.
+   */
+  onSuccess?: (task: TaskRecord) => Promise<string>;
   /** How often expired leases are looked for and heartbeats written. Default lease TTL / 10, 50 ms to 1 s. */
   sweepIntervalMs?: number;
   now?: () => number;
@@ -453,6 +459,8 @@ export class Scheduler {
       const marker = `${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`;
       logBase = await this.o.logs.append(task.id, logBase, Buffer.from(marker));
     }
+    // The attempt's task token: only its hash is stored; the secret travels once, in the assignment.
+    const taskToken = generateSecret("mtt");
     const assigned = await this.o.store.tasks.assign({
       taskId: task.id,
       fromAttempt: task.attempt,
@@ -460,6 +468,7 @@ export class Scheduler {
       leaseId: key.leaseId,
       leaseExpireTime: now + this.o.leaseTtlMs,
       logBase,
+      tokenHash: hashSecret(taskToken),
       now,
     });
     if (!assigned) return false;
@@ -469,7 +478,7 @@ export class Scheduler {
     this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase, deadline: deadlineOf(task, now) });
     // The event is stored first, so that task.assigned always precedes what the agent reports.
     await this.publishTask("task.assigned", assigned, { node_id: session.node.id, attempt: String(key.attempt) });
-    session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt) });
+    session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt), taskToken });
     return true;
   }
 
@@ -494,6 +503,9 @@ export class Scheduler {
     } else if (report.result === "failed" && scriptRetries < task.definition.retry) {
       taskStatus = "waiting";
       scriptRetries++;
+    } else if (result === "success" && this.o.onSuccess) {
+      const note = await this.o.onSuccess(task);
+      if (note) error = error ? `${error}; ${note}` : note;
     }
     await this.endAttempt(active, task, {
       result,

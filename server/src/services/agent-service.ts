@@ -70,7 +70,12 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
         assign: (a) =>
           send({
             case: "assignment",
-            value: { ref: toRef(a.key), spec: specFromDefinition(a.definition), environment: a.environment, taskToken: "" },
+            value: {
+              ref: toRef(a.key),
+              spec: specFromDefinition(a.definition),
+              environment: a.environment,
+              taskToken: a.taskToken,
+            },
           }),
         logAck: (key, committed, resend) =>
           send({ case: "logAck", value: { ref: toRef(key), committedOffset: BigInt(committed), resend } }),

@@ -151,6 +151,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
       if (task.status === "waiting" && !(await o.store.tasks.stopWaiting(task.id, now()))) {
         throw new ConnectError(`task ${task.id} was just dispatched; stop it before removing it`, Code.FailedPrecondition);
       }
+      await o.store.artefacts.deleteForTask(task.id);
       await o.store.tasks.delete(task.id);
       await o.logs.remove(task.id);
       await o.events.publish("task.deleted", task.id);

@@ -195,6 +195,7 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (namespace, path, from_revision)
   );
   CREATE INDEX namespace_entries_head ON namespace_entries (namespace, to_revision, path);
+  CREATE INDEX namespace_entries_from ON namespace_entries (namespace, from_revision);
   CREATE INDEX namespace_entries_blob ON namespace_entries (sha256);
   CREATE TABLE namespace_tags (
     namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
@@ -202,6 +203,42 @@ const MIGRATIONS: readonly string[] = [
     revision INTEGER NOT NULL,
     update_time INTEGER NOT NULL,
     PRIMARY KEY (namespace, name)
+  );
+  `,
+  // 6: namespace publishers and their persisted delivery queue (seq orders tag moves: the newest
+  // wins), and the sequence of the last tag-move event the queue handled.
+  `
+  CREATE TABLE namespace_publishers (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    creator_id TEXT NOT NULL,
+    create_time INTEGER NOT NULL
+  );
+  CREATE INDEX namespace_publishers_tag ON namespace_publishers (namespace, tag);
+  CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    publisher_id TEXT NOT NULL REFERENCES namespace_publishers(id) ON DELETE CASCADE,
+    namespace TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    tag TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    next_attempt_time INTEGER NOT NULL,
+    create_time INTEGER NOT NULL,
+    update_time INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries (state, next_attempt_time);
+  CREATE INDEX deliveries_publisher ON deliveries (publisher_id, seq);
+  CREATE INDEX deliveries_namespace ON deliveries (namespace, seq);
+  CREATE TABLE delivery_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    event_sequence INTEGER NOT NULL
   );
   `,
 ];

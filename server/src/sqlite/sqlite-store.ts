@@ -1,9 +1,15 @@
 import Database from "better-sqlite3";
 import type { Store } from "../store/store.js";
 import { migrate } from "./migrations.js";
+import { SqliteArtefactStore } from "./sqlite-artefact-store.js";
+import { SqliteBlobReferences } from "./sqlite-blob-references.js";
+import { SqliteDeliveryStore } from "./sqlite-delivery-store.js";
 import { SqliteEventStore } from "./sqlite-event-store.js";
 import { SqliteLogSegmentStore } from "./sqlite-log-segment-store.js";
+import { SqliteNamespaceStore } from "./sqlite-namespace-store.js";
 import { SqliteNodeStore } from "./sqlite-node-store.js";
+import { SqliteOrganizationStore } from "./sqlite-organization-store.js";
+import { SqliteStorageStore } from "./sqlite-storage-store.js";
 import { SqliteTaskStore } from "./sqlite-task-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
 
@@ -25,6 +31,12 @@ export function openSqliteStore(path: string): Store {
     users: new SqliteUserStore(db),
     events: new SqliteEventStore(db),
     logSegments: new SqliteLogSegmentStore(db),
+    artefacts: new SqliteArtefactStore(db),
+    storages: new SqliteStorageStore(db),
+    organizations: new SqliteOrganizationStore(db),
+    namespaces: new SqliteNamespaceStore(db),
+    deliveries: new SqliteDeliveryStore(db),
+    blobReferences: new SqliteBlobReferences(db),
     close: async () => {
       db.close();
     },

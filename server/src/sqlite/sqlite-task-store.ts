@@ -172,6 +172,12 @@ export class SqliteTaskStore implements TaskStore {
     );
   }
 
+  async attemptByTokenHash(tokenHash: string): Promise<AttemptRecord | undefined> {
+    if (tokenHash === "") return undefined;
+    const row = prepared(this.db, "SELECT * FROM task_attempts WHERE token_hash = ?").get(tokenHash) as AttemptRow | undefined;
+    return row && toAttempt(row);
+  }
+
   async assign(a: Assignment): Promise<TaskRecord | undefined> {
     return this.db.transaction(() => {
       const moved = prepared(
@@ -184,8 +190,8 @@ export class SqliteTaskStore implements TaskStore {
       prepared(
         this.db,
         `INSERT INTO task_attempts (task_id, number, node_id, lease_id, status, result, exit_code, error, log_base,
-             start_time, end_time) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL)`,
-      ).run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now);
+             start_time, end_time, token_hash) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL, ?)`,
+      ).run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now, a.tokenHash ?? "");
       return toTask(moved as TaskRow);
     })();
   }

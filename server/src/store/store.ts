@@ -1,6 +1,12 @@
+import type { ArtefactStore } from "./artefact-store.js";
+import type { BlobReferences } from "./blob-references.js";
+import type { DeliveryStore } from "./delivery-store.js";
 import type { EventStore } from "./event-store.js";
 import type { LogSegmentStore } from "./log-segment-store.js";
+import type { NamespaceStore } from "./namespace-store.js";
 import type { NodeStore } from "./node-store.js";
+import type { OrganizationStore } from "./organization-store.js";
+import type { StorageStore } from "./storage-store.js";
 import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
 
@@ -14,5 +20,11 @@ export interface Store {
   readonly users: UserStore;
   readonly events: EventStore;
   readonly logSegments: LogSegmentStore;
+  readonly artefacts: ArtefactStore;
+  readonly storages: StorageStore;
+  readonly organizations: OrganizationStore;
+  readonly namespaces: NamespaceStore;
+  readonly deliveries: DeliveryStore;
+  readonly blobReferences: BlobReferences;
   close(): Promise<void>;
 }

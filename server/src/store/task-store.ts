@@ -130,6 +130,8 @@ export interface Assignment {
   leaseExpireTime: number;
   /** Task log offset at which the new attempt's output starts. */
   logBase: number;
+  /** sha256 (hashSecret) of the attempt's task token; the secret itself is never stored. Default none. */
+  tokenHash?: string;
   now: number;
 }
 
@@ -175,6 +177,8 @@ export interface TaskStore {
   /** Active tasks whose lease expired before now. */
   listExpiredLeases(now: number): Promise<TaskRecord[]>;
   attempts(taskId: string): Promise<AttemptRecord[]>;
+  /** The attempt whose task token hashes to tokenHash (any state); undefined when none does. */
+  attemptByTokenHash(tokenHash: string): Promise<AttemptRecord | undefined>;
   /** Moves a waiting task at attempt fromAttempt into setup with a new attempt; undefined if it moved. */
   assign(assignment: Assignment): Promise<TaskRecord | undefined>;
   /** Sets the status of the current attempt (setup → running); undefined when the lease is stale. */

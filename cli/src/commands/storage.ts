@@ -1,0 +1,227 @@
+import { create, toJson } from "@bufbuild/protobuf";
+import {
+  type Storage,
+  type StorageFile,
+  StorageFileSchema,
+  StorageSchema,
+  StorageService,
+  UploadStorageFileRequestSchema,
+} from "@mottainai/proto";
+import { Command, Option } from "clipanion";
+import { createTransferClient, downloadResumable, fileChunks, hashFile, localFiles, localTarget } from "../file-transfer.js";
+import { formatBytes, formatTimestamp, orNone } from "../format.js";
+import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
+
+const category = "Storages";
+
+/** `mottainai storage create NAME [--json]`: a new, empty storage; prints its id. */
+export class StorageCreateCommand extends MottainaiCommand {
+  static override paths = [["storage", "create"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Create a storage (a read-only input bucket for tasks); prints its id",
+    details: "Names are 1 to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`, and unique.",
+  });
+
+  name = requiredArgument("NAME");
+  json = jsonOption();
+
+  async run(): Promise<void> {
+    const { storage } = await (await this.client(StorageService)).createStorage({ name: this.name });
+    const created = requireStorage(storage);
+    if (this.json) this.output.json(toJson(StorageSchema, created));
+    else this.output.line(created.id);
+  }
+}
+
+/** `mottainai storage list [--json]`: the storages the caller may read. */
+export class StorageListCommand extends MottainaiCommand {
+  static override paths = [["storage", "list"]];
+  static override usage = Command.Usage({ category, description: "List the storages you may read" });
+
+  json = jsonOption();
+
+  async run(): Promise<void> {
+    const { storages } = await (await this.client(StorageService)).listStorages({});
+    if (this.json) {
+      this.output.json(storages.map((s) => toJson(StorageSchema, s)));
+      return;
+    }
+    this.output.table(
+      ["NAME", "ID", "OWNER", "FILES", "SIZE", "CREATED"],
+      storages.map((s) => [
+        s.name,
+        s.id,
+        orNone(s.ownerId),
+        String(s.fileCount),
+        formatBytes(Number(s.totalSize)),
+        formatTimestamp(s.createTime),
+      ]),
+    );
+  }
+}
+
+/** `mottainai storage show ID|NAME [--json]`: the storage and its files. */
+export class StorageShowCommand extends MottainaiCommand {
+  static override paths = [["storage", "show"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Show a storage (by id or name) and its files",
+    details: "`--json` prints `{ storage, files }`; sizes are bytes.",
+  });
+
+  id = requiredArgument("ID|NAME");
+  json = jsonOption();
+
+  async run(): Promise<void> {
+    const client = await this.client(StorageService);
+    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const { files } = await client.listStorageFiles({ id: storage.id });
+    if (this.json) {
+      this.output.json({ storage: toJson(StorageSchema, storage), files: files.map((f) => toJson(StorageFileSchema, f)) });
+      return;
+    }
+    this.output.fields([
+      ["id", storage.id],
+      ["name", storage.name],
+      ["owner", orNone(storage.ownerId)],
+      ["files", String(storage.fileCount)],
+      ["size", `${storage.totalSize} bytes (${formatBytes(Number(storage.totalSize))})`],
+      ["created", formatTimestamp(storage.createTime)],
+    ]);
+    if (files.length > 0) {
+      this.output.line("");
+      filesTable(this.output, files);
+    }
+  }
+}
+
+/** `mottainai storage upload ID|NAME PATH... [--to PREFIX]`: files or directory trees. */
+export class StorageUploadCommand extends MottainaiCommand {
+  static override paths = [["storage", "upload"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Upload files or directory trees into a storage",
+    details:
+      "A file is stored under its own name, a directory's files under their paths inside it, both below `--to` when given. An existing path is replaced. Each file's sha256 is computed first and the server commits it only if the bytes match. A progress bar is drawn on a terminal.",
+    examples: [
+      ["Upload a tree", "$0 storage upload distfiles ./distfiles"],
+      ["Upload one file below a prefix", "$0 storage upload distfiles ./a.tar.gz --to src"],
+    ],
+  });
+
+  id = requiredArgument("ID|NAME");
+  sources = Option.Rest({ required: 1, name: "PATH" });
+  to = Option.String("--to", "", { description: "Remote directory to upload into (default the top)" });
+
+  async run(): Promise<void> {
+    const { server, token } = await this.connection();
+    const client = createTransferClient(StorageService, { baseUrl: server, token, signal: this.context.signal });
+    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const files = (await Promise.all(this.sources.map((s) => localFiles(s, this.to)))).flat();
+    const hashed = [];
+    for (const f of files) hashed.push({ ...f, ...(await hashFile(f.absolute)) });
+    const total = hashed.reduce((sum, f) => sum + f.size, 0);
+    const progress = this.output.progress(`Uploading ${hashed.length} files`, total);
+    try {
+      for (const f of hashed) {
+        async function* messages() {
+          yield create(UploadStorageFileRequestSchema, {
+            message: { case: "header", value: { id: storage.id, path: f.path, size: BigInt(f.size), sha256: f.sha256 } },
+          });
+          for await (const chunk of fileChunks(f.absolute, progress)) {
+            yield create(UploadStorageFileRequestSchema, { message: { case: "chunk", value: chunk } });
+          }
+        }
+        await client.uploadStorageFile(messages());
+      }
+    } finally {
+      progress.done();
+    }
+  }
+}
+
+/** `mottainai storage download ID|NAME [--path P] [--to DIR]`: one file or all, resuming partial files. */
+export class StorageDownloadCommand extends MottainaiCommand {
+  static override paths = [["storage", "download"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Download a storage's files (or one path) into a directory",
+    details:
+      "Files keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256.",
+  });
+
+  id = requiredArgument("ID|NAME");
+  onlyPath = Option.String("--path", { description: "Only this file (default every file)" });
+  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+
+  async run(): Promise<void> {
+    const { server, token } = await this.connection();
+    const client = createTransferClient(StorageService, { baseUrl: server, token, signal: this.context.signal });
+    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const { files } = await client.listStorageFiles({ id: storage.id, prefix: this.onlyPath ?? "" });
+    const chosen = this.onlyPath === undefined ? files : files.filter((f) => f.path === this.onlyPath);
+    if (this.onlyPath !== undefined && chosen.length === 0)
+      throw new Error(`storage ${storage.name} has no file ${this.onlyPath}`);
+    const total = chosen.reduce((sum, f) => sum + Number(f.size), 0);
+    const progress = this.output.progress(`Downloading ${chosen.length} files`, total);
+    try {
+      for (const f of chosen) {
+        await downloadResumable({
+          dest: localTarget(this.to, f.path),
+          size: Number(f.size),
+          sha256: f.sha256,
+          open: (offset) => client.downloadStorageFile({ id: storage.id, path: f.path, offset: BigInt(offset) }),
+          progress,
+        });
+      }
+    } finally {
+      progress.done();
+    }
+  }
+}
+
+/** `mottainai storage remove ID|NAME [PATH...]`: removes files, or the whole storage when no path is given. */
+export class StorageRemoveCommand extends MottainaiCommand {
+  static override paths = [["storage", "remove"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Remove files from a storage, or the storage itself when no path is given",
+  });
+
+  id = requiredArgument("ID|NAME");
+  files = Option.Rest({ name: "PATH" });
+
+  async run(): Promise<void> {
+    const client = await this.client(StorageService);
+    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files });
+    else await client.deleteStorage({ id: storage.id });
+  }
+}
+
+/** Every `storage` command, for registration with the Cli. */
+export const storageCommands = [
+  StorageCreateCommand,
+  StorageListCommand,
+  StorageShowCommand,
+  StorageUploadCommand,
+  StorageDownloadCommand,
+  StorageRemoveCommand,
+];
+
+function requireStorage(storage: Storage | undefined): Storage {
+  if (storage === undefined) throw new Error("the server's response has no storage");
+  return storage;
+}
+
+/** PATH, SIZE (bytes) and SHA256 of files (storage or artefact listings). */
+export function filesTable(
+  output: { table(head: readonly string[], rows: readonly (readonly string[])[]): void },
+  files: readonly Pick<StorageFile, "path" | "size" | "sha256">[],
+): void {
+  output.table(
+    ["PATH", "SIZE", "SHA256"],
+    files.map((f) => [f.path, String(f.size), f.sha256]),
+  );
+}

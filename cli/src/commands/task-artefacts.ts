@@ -1,0 +1,70 @@
+import { toJson } from "@bufbuild/protobuf";
+import { ArtefactSchema, ArtefactService } from "@mottainai/proto";
+import { Command, Option } from "clipanion";
+import { createTransferClient, downloadResumable, localTarget } from "../file-transfer.js";
+import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
+import { filesTable } from "./storage.js";
+
+const category = "Tasks";
+
+/** `mottainai task artefacts ID [--prefix P] [--json]`: the task's artefacts. */
+export class TaskArtefactsCommand extends MottainaiCommand {
+  static override paths = [["task", "artefacts"]];
+  static override usage = Command.Usage({
+    category,
+    description: "List a task's artefacts",
+    details: "A table of PATH, SIZE (bytes) and SHA256, sorted by path; `--json` prints the Artefact messages.",
+  });
+
+  id = requiredArgument();
+  prefix = Option.String("--prefix", "", { description: "Only paths starting with this" });
+  json = jsonOption();
+
+  async run(): Promise<void> {
+    const { artefacts } = await (await this.client(ArtefactService)).listArtefacts({ taskId: this.id, prefix: this.prefix });
+    if (this.json) this.output.json(artefacts.map((a) => toJson(ArtefactSchema, a)));
+    else filesTable(this.output, artefacts);
+  }
+}
+
+/** `mottainai task download ID [--path P] [--to DIR]`: the task's artefacts (or one), resuming partial files. */
+export class TaskDownloadCommand extends MottainaiCommand {
+  static override paths = [["task", "download"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Download a task's artefacts (or one path) into a directory",
+    details:
+      "Artefacts keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256. A progress bar is drawn on a terminal.",
+    examples: [["Fetch one artefact", "$0 task download 0123456789abcdef --path pkgs/a.tbz2 --to out"]],
+  });
+
+  id = requiredArgument();
+  onlyPath = Option.String("--path", { description: "Only this artefact (default every one)" });
+  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+
+  async run(): Promise<void> {
+    const { server, token } = await this.connection();
+    const client = createTransferClient(ArtefactService, { baseUrl: server, token, signal: this.context.signal });
+    const { artefacts } = await client.listArtefacts({ taskId: this.id, prefix: this.onlyPath ?? "" });
+    const chosen = this.onlyPath === undefined ? artefacts : artefacts.filter((a) => a.path === this.onlyPath);
+    if (this.onlyPath !== undefined && chosen.length === 0) throw new Error(`task ${this.id} has no artefact ${this.onlyPath}`);
+    const total = chosen.reduce((sum, a) => sum + Number(a.size), 0);
+    const progress = this.output.progress(`Downloading ${chosen.length} files`, total);
+    try {
+      for (const a of chosen) {
+        await downloadResumable({
+          dest: localTarget(this.to, a.path),
+          size: Number(a.size),
+          sha256: a.sha256,
+          open: (offset) => client.downloadArtefact({ taskId: this.id, path: a.path, offset: BigInt(offset) }),
+          progress,
+        });
+      }
+    } finally {
+      progress.done();
+    }
+  }
+}
+
+/** The artefact commands of `task`, for registration with the Cli. */
+export const taskArtefactCommands = [TaskArtefactsCommand, TaskDownloadCommand];
