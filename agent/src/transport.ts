@@ -40,6 +40,9 @@ export function createServerTransport(options: ServerTransportOptions): ServerTr
   const transport = createGrpcTransport({
     baseUrl: options.server,
     sessionManager,
+    // Never ask for gzip: the agent's bulk traffic is task inputs (tarballs, packages, images),
+    // which gzip cannot shrink but would cost the server a CPU core per 50 MB/s.
+    acceptCompression: [],
     interceptors: options.credential !== undefined ? [bearerInterceptor(options.credential)] : [],
   });
   return { transport, close: () => sessionManager.abort() };

@@ -5,6 +5,7 @@ import * as t from "typanion";
 import type { CliContext } from "../cli-context.js";
 import { createServerClient } from "../client.js";
 import { ExitCode, exitCodeFor } from "../exit-code.js";
+import { createTransferClient } from "../file-transfer.js";
 import { type Output, createOutput } from "../output.js";
 import { type Connection, type ProfileStore, createProfileStore, resolveConnection } from "../profile-store.js";
 
@@ -72,6 +73,12 @@ export abstract class MottainaiCommand extends Command<CliContext> {
   protected async client<Service extends DescService>(service: Service): Promise<Client<Service>> {
     const { server, token } = await this.connection();
     return createServerClient(service, { baseUrl: server, token, signal: this.context.signal });
+  }
+
+  /** A client for bulk uploads and downloads: like client() but without compression (createTransferClient). */
+  protected async transferClient<Service extends DescService>(service: Service): Promise<Client<Service>> {
+    const { server, token } = await this.connection();
+    return createTransferClient(service, { baseUrl: server, token, signal: this.context.signal });
   }
 }
 

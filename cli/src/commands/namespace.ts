@@ -340,7 +340,7 @@ export class NamespaceUploadCommand extends MottainaiCommand {
   tag = Option.String("--tag", "latest", { description: "Tag the upload builds on and moves (default latest)" });
 
   async run(): Promise<void> {
-    const client = await this.client(NamespaceService);
+    const client = await this.transferClient(NamespaceService);
     const files = (await Promise.all(this.sources.map((s) => localFiles(s, this.to)))).flat();
     if (files.length === 0) throw new Error("nothing to upload: the directories hold no files");
     const hashed: (LocalFile & { sha256: string; size: number })[] = [];
@@ -400,7 +400,7 @@ export class NamespaceDownloadCommand extends MottainaiCommand {
   to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
 
   async run(): Promise<void> {
-    const client = await this.client(NamespaceService);
+    const client = await this.transferClient(NamespaceService);
     // Pin the revision once, so that a publish during the download cannot mix two revisions.
     const { revision } = await client.getRevision({ name: this.name, ref: this.ref });
     const ref = String(revision?.number ?? this.ref);

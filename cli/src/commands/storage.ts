@@ -8,7 +8,7 @@ import {
   UploadStorageFileRequestSchema,
 } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
-import { createTransferClient, downloadResumable, fileChunks, hashFile, localFiles, localTarget } from "../file-transfer.js";
+import { downloadResumable, fileChunks, hashFile, localFiles, localTarget } from "../file-transfer.js";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
@@ -115,8 +115,7 @@ export class StorageUploadCommand extends MottainaiCommand {
   to = Option.String("--to", "", { description: "Remote directory to upload into (default the top)" });
 
   async run(): Promise<void> {
-    const { server, token } = await this.connection();
-    const client = createTransferClient(StorageService, { baseUrl: server, token, signal: this.context.signal });
+    const client = await this.transferClient(StorageService);
     const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
     const files = (await Promise.all(this.sources.map((s) => localFiles(s, this.to)))).flat();
     const hashed = [];
@@ -156,8 +155,7 @@ export class StorageDownloadCommand extends MottainaiCommand {
   to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
 
   async run(): Promise<void> {
-    const { server, token } = await this.connection();
-    const client = createTransferClient(StorageService, { baseUrl: server, token, signal: this.context.signal });
+    const client = await this.transferClient(StorageService);
     const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
     const { files } = await client.listStorageFiles({ id: storage.id, prefix: this.onlyPath ?? "" });
     const chosen = this.onlyPath === undefined ? files : files.filter((f) => f.path === this.onlyPath);

@@ -1,7 +1,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import { ArtefactSchema, ArtefactService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
-import { createTransferClient, downloadResumable, localTarget } from "../file-transfer.js";
+import { downloadResumable, localTarget } from "../file-transfer.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { filesTable } from "./storage.js";
 
@@ -43,8 +43,7 @@ export class TaskDownloadCommand extends MottainaiCommand {
   to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
 
   async run(): Promise<void> {
-    const { server, token } = await this.connection();
-    const client = createTransferClient(ArtefactService, { baseUrl: server, token, signal: this.context.signal });
+    const client = await this.transferClient(ArtefactService);
     const { artefacts } = await client.listArtefacts({ taskId: this.id, prefix: this.onlyPath ?? "" });
     const chosen = this.onlyPath === undefined ? artefacts : artefacts.filter((a) => a.path === this.onlyPath);
     if (this.onlyPath !== undefined && chosen.length === 0) throw new Error(`task ${this.id} has no artefact ${this.onlyPath}`);
