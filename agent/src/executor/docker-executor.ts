@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
-import { isAbsolute, posix, relative, resolve, sep } from "node:path";
+import { posix, resolve, sep } from "node:path";
 import type { Duplex } from "node:stream";
 import Docker from "dockerode";
 import { processGroupRecordFile } from "../orphan-reaper.js";
@@ -10,6 +10,7 @@ import { checkBinds, containerLimits, DEFAULT_DOCKER_POLICY, type DockerPolicy }
 import { createDockerImageCache, type DockerImageCacheOptions } from "./docker-image-cache.js";
 import { authConfigFor, type DockerRegistryAuth } from "./docker-registry-auth.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
+import { workspaceLayout } from "./workspace-layout.js";
 import { GroupProcess } from "./group-process.js";
 import { DEFAULT_PATH, workspaceName } from "./host-executor.js";
 import { checkoutSource, removeCheckoutKey } from "./source-checkout.js";
@@ -91,14 +92,6 @@ export function withDefaultTag(image: string): string {
   if (image.includes("@")) return image;
   const last = image.slice(image.lastIndexOf("/") + 1);
   return last.includes(":") ? image : `${image}:latest`;
-}
-
-function relativeInside(root: string, field: string, value: string): string {
-  if (value.includes("\0")) throw new Error(`${field}: must not contain NUL`);
-  if (isAbsolute(value)) throw new Error(`${field}: must be a path relative to the workspace, got "${value}"`);
-  const rel = relative(root, resolve(root, value));
-  if (rel === ".." || rel.startsWith(`..${sep}`)) throw new Error(`${field}: must stay inside the workspace, got "${value}"`);
-  return rel;
 }
 
 function statusCode(err: unknown): number | undefined {
@@ -275,9 +268,7 @@ export function createDockerExecutor(input: ExecutorInput, options: DockerExecut
     async prepare(): Promise<void> {
       if (spec.image.trim() === "") throw new Error("image: a docker task needs an image");
       const image = withDefaultTag(spec.image.trim());
-      const directory = relativeInside(workspace, "directory", spec.directory);
-      const artefactRel = relativeInside(workspace, "artefact_path", spec.artefactPath || "artefacts");
-      const storageRel = relativeInside(workspace, "storage_path", spec.storagePath || "storage");
+      const { directory, artefactPath: artefactRel, storagePath: storageRel } = workspaceLayout(workspace, spec);
       artefactDir = resolve(workspace, artefactRel);
       const limits = containerLimits(policy, spec.environment);
       const binds = await checkBinds(policy, spec.binds);

@@ -1,6 +1,6 @@
 import { lstat, realpath } from "node:fs/promises";
 import { isAbsolute, posix } from "node:path";
-import { splitEnvironmentEntry } from "@mottainai/proto";
+import { resourceRequest } from "./task-environment.js";
 
 /**
  * What the agent allows the containers of its docker tasks (issue 4, "policy belongs to the
@@ -93,13 +93,7 @@ export interface ContainerLimits {
  * the policy's maximum, e.g. `RAM: 2g is above this agent's maximum of 1g`.
  */
 export function containerLimits(policy: DockerPolicy, environment: readonly string[]): ContainerLimits {
-  let cpuText: string | undefined;
-  let ramText: string | undefined;
-  for (const entry of environment) {
-    const [key, value] = splitEnvironmentEntry(entry);
-    if (key === "CPU") cpuText = value;
-    if (key === "RAM") ramText = value;
-  }
+  const { cpu: cpuText, ram: ramText } = resourceRequest(environment);
   const limits: ContainerLimits = {};
 
   let cpus = policy.defaultCpus;

@@ -1,8 +1,9 @@
 import { constants } from "node:fs";
 import { access, mkdir, rm, stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import { processGroupRecordFile } from "../orphan-reaper.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
+import { workspaceLayout } from "./workspace-layout.js";
 import { GroupProcess, type Exit } from "./group-process.js";
 import { checkoutSource, removeCheckoutKey } from "./source-checkout.js";
 import { taskEnvironment } from "./task-environment.js";
@@ -24,15 +25,6 @@ export interface HostExecutorOptions {
 /** The per-attempt workspace directory name: `<taskId>-<attempt>`, made safe for a file name. */
 export function workspaceName(taskId: string, attempt: number): string {
   return `${taskId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`;
-}
-
-function insideWorkspace(root: string, field: string, value: string): string {
-  if (value.includes("\0")) throw new Error(`${field}: must not contain NUL`);
-  if (isAbsolute(value)) throw new Error(`${field}: must be a path relative to the workspace, got "${value}"`);
-  const path = resolve(root, value);
-  const rel = relative(root, path);
-  if (rel === ".." || rel.startsWith(`..${sep}`)) throw new Error(`${field}: must stay inside the workspace, got "${value}"`);
-  return path;
 }
 
 async function findExecutable(name: string, path: string): Promise<string | undefined> {
@@ -102,9 +94,10 @@ export function createHostExecutor(input: ExecutorInput, options: HostExecutorOp
     kind: "host",
 
     async prepare(): Promise<void> {
-      cwd = insideWorkspace(workspace, "directory", spec.directory);
-      artefactDir = insideWorkspace(workspace, "artefact_path", spec.artefactPath || "artefacts");
-      const storageDir = insideWorkspace(workspace, "storage_path", spec.storagePath || "storage");
+      const layout = workspaceLayout(workspace, spec);
+      cwd = resolve(workspace, layout.directory);
+      artefactDir = resolve(workspace, layout.artefactPath);
+      const storageDir = resolve(workspace, layout.storagePath);
       await rm(workspace, { recursive: true, force: true });
       await mkdir(workspace, { recursive: true, mode: 0o700 });
       if (spec.source !== "") await checkout();

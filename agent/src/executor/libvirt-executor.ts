@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { isAbsolute, join, posix, relative, resolve, sep } from "node:path";
+import { join, posix, resolve, sep } from "node:path";
 import type * as Libvirt from "@unraid/libvirt";
-import { splitEnvironmentEntry } from "@mottainai/proto";
 import { processGroupRecordFile } from "../orphan-reaper.js";
 import { agentLabelFor } from "./docker-executor.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
+import { workspaceLayout } from "./workspace-layout.js";
 import { GroupProcess } from "./group-process.js";
 import { DEFAULT_PATH, workspaceName } from "./host-executor.js";
 import { listenConsole, listenSerial, type ConsoleEnd, type ConsoleListener, type SerialListener } from "./libvirt-console.js";
@@ -16,6 +16,7 @@ import { DEFAULT_KERNEL_CMDLINE, domainName, taskDomainXml } from "./libvirt-dom
 import { createOverlay, findLibvirtImage, type LibvirtImage } from "./libvirt-images.js";
 import { checkoutSource, removeCheckoutKey } from "./source-checkout.js";
 import { taskEnvironment } from "./task-environment.js";
+import { resourceRequest } from "./task-environment.js";
 
 /** Where the guest runner puts the workspace inside the guest (docs/libvirt-guest.md). */
 export const GUEST_WORKSPACE = "/mottainai/workspace";
@@ -178,13 +179,7 @@ export function vmLimits(
   environment: readonly string[],
   limits: { defaultCpus: number; maxCpus: number; defaultMemoryMiB: number; maxMemoryMiB: number },
 ): VmLimits {
-  let cpuText: string | undefined;
-  let ramText: string | undefined;
-  for (const entry of environment) {
-    const [key, value] = splitEnvironmentEntry(entry);
-    if (key === "CPU") cpuText = value;
-    if (key === "RAM") ramText = value;
-  }
+  const { cpu: cpuText, ram: ramText } = resourceRequest(environment);
   let vcpus = limits.defaultCpus;
   if (cpuText !== undefined && cpuText.trim() !== "") {
     const t = cpuText.trim();
@@ -202,14 +197,6 @@ export function vmLimits(
     memoryMiB = asked;
   }
   return { vcpus, memoryMiB };
-}
-
-function relativeInside(root: string, field: string, value: string): string {
-  if (value.includes("\0")) throw new Error(`${field}: must not contain NUL`);
-  if (isAbsolute(value)) throw new Error(`${field}: must be a path relative to the workspace, got "${value}"`);
-  const rel = relative(root, resolve(root, value));
-  if (rel === ".." || rel.startsWith(`..${sep}`)) throw new Error(`${field}: must stay inside the workspace, got "${value}"`);
-  return rel;
 }
 
 /** Quotes `text` for a POSIX shell. */
@@ -452,9 +439,7 @@ export function createLibvirtExecutor(input: ExecutorInput, options: LibvirtExec
         maxMemoryMiB: options.maxMemoryMiB ?? Math.floor(totalmem() / 1024 / 1024),
       });
       image = await findLibvirtImage(options.imageDir, spec.image);
-      const directory = relativeInside(workspace, "directory", spec.directory);
-      const artefactRel = relativeInside(workspace, "artefact_path", spec.artefactPath || "artefacts");
-      const storageRel = relativeInside(workspace, "storage_path", spec.storagePath || "storage");
+      const { directory, artefactPath: artefactRel, storagePath: storageRel } = workspaceLayout(workspace, spec);
       artefactDir = resolve(workspace, artefactRel);
       const storageDir = resolve(workspace, storageRel);
       await rm(workspace, { recursive: true, force: true });

@@ -14,3 +14,18 @@ export function taskEnvironment(input: Pick<ExecutorInput, "environment" | "spec
   }
   return env;
 }
+
+/**
+ * What a task asks for with `CPU=` and `RAM=` in its `environment` entries, as the original read
+ * them (the last entry of a name wins); undefined when it does not ask. Each executor checks the
+ * values against its own maximums.
+ */
+export function resourceRequest(environment: readonly string[]): { cpu?: string; ram?: string } {
+  const request: { cpu?: string; ram?: string } = {};
+  for (const entry of environment) {
+    const [key, value] = splitEnvironmentEntry(entry);
+    if (key === "CPU") request.cpu = value;
+    if (key === "RAM") request.ram = value;
+  }
+  return request;
+}
