@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { downloadResumable, localFiles, localTarget } from "./file-transfer.js";
+import { downloadFiles, downloadResumable, hashedLocalFiles, localFiles, localTarget, uploadMessages } from "./file-transfer.js";
 
 describe("CLI file transfers", () => {
   let dir: string;
@@ -56,5 +56,42 @@ describe("CLI file transfers", () => {
     );
     assert.equal(localTarget("/out", "a/b"), "/out/a/b");
     assert.throws(() => localTarget("/out", "../x"));
+  });
+
+  const noProgress = { progress: () => ({ advance() {}, done() {} }) };
+
+  it("hashes local files and sends an upload as its header, then its bytes", async () => {
+    writeFileSync(join(dir, "d.bin"), data);
+    const [file, ...rest] = await hashedLocalFiles([join(dir, "d.bin")], "up");
+    assert.deepEqual(rest, []);
+    assert.deepEqual(
+      { path: file?.path, size: file?.size, sha256: file?.sha256 },
+      { path: "up/d.bin", size: data.length, sha256 },
+    );
+    const messages = [];
+    for await (const m of uploadMessages({ id: "s1" }, file!)) messages.push(m);
+    assert.deepEqual(messages[0], { message: { case: "header", value: { id: "s1" } } });
+    assert.deepEqual(Buffer.concat(messages.slice(1).map((m) => m.message.value as Uint8Array)), data);
+  });
+
+  it("downloads every listed file, or only the one --path names, and says when it names none", async () => {
+    const listed = [
+      { path: "x/a.bin", size: BigInt(data.length), sha256 },
+      { path: "b.bin", size: BigInt(data.length), sha256 },
+    ];
+    const opened: string[] = [];
+    const open = (f: (typeof listed)[number], offset: number) => {
+      opened.push(f.path);
+      return server([])(offset);
+    };
+    await downloadFiles(noProgress, { listed, onlyPath: undefined, missing: "", to: join(dir, "all"), open });
+    assert.deepEqual(readFileSync(join(dir, "all/x/a.bin")), data);
+    assert.deepEqual(readFileSync(join(dir, "all/b.bin")), data);
+    await downloadFiles(noProgress, { listed, onlyPath: "b.bin", missing: "", to: join(dir, "one"), open });
+    assert.deepEqual(opened, ["x/a.bin", "b.bin", "b.bin"]);
+    await assert.rejects(
+      downloadFiles(noProgress, { listed, onlyPath: "x", missing: "storage s has no file x", to: dir, open }),
+      /^Error: storage s has no file x$/,
+    );
   });
 });

@@ -9,7 +9,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { normalizeFilePath } from "@mottainai/proto";
 import { createAbortInterceptor, createBearerInterceptor, type ServerTransportOptions } from "./client.js";
-import type { TransferProgress } from "./output.js";
+import type { Output, TransferProgress } from "./output.js";
 
 /** Bytes per upload message: well under the server's 8 MiB message limit. */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
@@ -92,6 +92,56 @@ export async function localFiles(source: string, prefix: string): Promise<LocalF
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/** A local file with the size and sha256 that its upload header announces. */
+export interface HashedFile extends LocalFile {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The files an upload of sources sends (localFiles of each, below prefix, in that order), each
+ * read once for its sha256 and size before anything is sent.
+ */
+export async function hashedLocalFiles(sources: readonly string[], prefix: string): Promise<HashedFile[]> {
+  const files = (await Promise.all(sources.map((s) => localFiles(s, prefix)))).flat();
+  const hashed: HashedFile[] = [];
+  for (const f of files) hashed.push({ ...f, ...(await hashFile(f.absolute)) });
+  return hashed;
+}
+
+/** One message of an Upload* client stream (UploadFileRequest, UploadStorageFileRequest). */
+export interface UploadMessage<Header> {
+  message: { case: "header"; value: Header } | { case: "chunk"; value: Uint8Array };
+}
+
+/** The messages that upload one file: header first, then its bytes (fileChunks, reported to progress). */
+export async function* uploadMessages<Header>(
+  header: Header,
+  file: HashedFile,
+  progress?: TransferProgress,
+): AsyncGenerator<UploadMessage<Header>> {
+  yield { message: { case: "header", value: header } };
+  for await (const chunk of fileChunks(file.absolute, progress)) yield { message: { case: "chunk", value: chunk } };
+}
+
+/**
+ * Uploads files one after the other with send, under one progress bar `Uploading N files` over
+ * their total size; the bar is ended also when an upload fails (which stops the rest).
+ */
+export async function uploadFiles(
+  output: Pick<Output, "progress">,
+  files: readonly HashedFile[],
+  send: (file: HashedFile, progress: TransferProgress) => Promise<void>,
+): Promise<void> {
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  const progress = output.progress(`Uploading ${files.length} files`, total);
+  try {
+    for (const f of files) await send(f, progress);
+  } finally {
+    progress.done();
+  }
+}
+
 /** Where a remote path lands under a local directory; refuses paths that would leave it. */
 export function localTarget(dir: string, path: string): string {
   const target = join(dir, ...normalizeFilePath(path, "path").split("/"));
@@ -172,4 +222,54 @@ export async function downloadResumable(options: {
     throw new Error(`${dest}: the downloaded bytes do not match (expected ${size} bytes with sha256 ${sha256}); run again`);
   }
   return position - have;
+}
+
+/** A file as a listing of the server describes it (StorageFile, NamespaceFile, Artefact). */
+export interface RemoteFile {
+  path: string;
+  size: bigint;
+  sha256: string;
+}
+
+/** Options of downloadFiles. */
+export interface DownloadFilesOptions<File extends RemoteFile> {
+  /** The server's listing, asked for with onlyPath as its prefix when onlyPath is given. */
+  listed: readonly File[];
+  /** Only the file with exactly this path (`--path`); undefined for every listed file. */
+  onlyPath: string | undefined;
+  /** The error when onlyPath names no listed file, e.g. `storage NAME has no file PATH`. */
+  missing: string;
+  /** Local directory the remote paths land under (localTarget). */
+  to: string;
+  /** Opens the Download* stream of file from offset. */
+  open: (file: File, offset: number) => AsyncIterable<DownloadChunk>;
+}
+
+/**
+ * Downloads the listed files (or the one onlyPath names) into `to` one after the other with
+ * downloadResumable, so partial files are resumed and every file is verified, under one progress
+ * bar `Downloading N files` over their total size, ended also on failure.
+ */
+export async function downloadFiles<File extends RemoteFile>(
+  output: Pick<Output, "progress">,
+  options: DownloadFilesOptions<File>,
+): Promise<void> {
+  const { onlyPath } = options;
+  const chosen = onlyPath === undefined ? options.listed : options.listed.filter((f) => f.path === onlyPath);
+  if (onlyPath !== undefined && chosen.length === 0) throw new Error(options.missing);
+  const total = chosen.reduce((sum, f) => sum + Number(f.size), 0);
+  const progress = output.progress(`Downloading ${chosen.length} files`, total);
+  try {
+    for (const f of chosen) {
+      await downloadResumable({
+        dest: localTarget(options.to, f.path),
+        size: Number(f.size),
+        sha256: f.sha256,
+        open: (offset) => options.open(f, offset),
+        progress,
+      });
+    }
+  } finally {
+    progress.done();
+  }
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { StorageSchema } from "@mottainai/proto";
 import { createOutput } from "./output.js";
 
 function fakeStreams(): { stdout: Writable; stderr: Writable; out: () => Buffer; err: () => string } {
@@ -62,6 +64,18 @@ describe("Output", () => {
     output.json([{ id: "a" }]);
     output.jsonLine({ sequence: "1", type: "task.created" });
     assert.equal(streams.out().toString(), '[\n  {\n    "id": "a"\n  }\n]\n{"sequence":"1","type":"task.created"}\n');
+  });
+
+  it("lists items as a table, or with json as an array of their proto3 JSON forms", () => {
+    const storages = [create(StorageSchema, { id: "s1", name: "distfiles", fileCount: 2n })];
+    const head = ["NAME", "FILES"];
+    const row = (s: (typeof storages)[number]) => [s.name, String(s.fileCount)];
+    const table = fakeStreams();
+    createOutput(table).list(false, StorageSchema, storages, head, row);
+    assert.equal(table.out().toString(), "NAME       FILES\ndistfiles  2\n");
+    const json = fakeStreams();
+    createOutput(json).list(true, StorageSchema, storages, head, row);
+    assert.deepEqual(JSON.parse(json.out().toString()), [{ id: "s1", name: "distfiles", fileCount: "2" }]);
   });
 
   it("writes key: value lines", () => {

@@ -1,5 +1,5 @@
 import type { Writable } from "node:stream";
-import type { JsonValue } from "@bufbuild/protobuf";
+import { type DescMessage, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf";
 import Table from "cli-table3";
 import { SingleBar } from "cli-progress";
 import { formatBytes, formatErrorMessage } from "./format.js";
@@ -85,6 +85,21 @@ export class Output {
     for (const line of table.toString().split("\n")) {
       this.line(line.trimEnd());
     }
+  }
+
+  /**
+   * The view of a list command: with json (its `--json`) the items as one JSON array of their
+   * proto3 canonical forms, otherwise a {@link Output.table} of head and one row per item.
+   */
+  list<Desc extends DescMessage>(
+    json: boolean,
+    schema: Desc,
+    items: readonly MessageShape<Desc>[],
+    head: readonly string[],
+    row: (item: MessageShape<Desc>) => readonly string[],
+  ): void {
+    if (json) this.json(items.map((item) => toJson(schema, item)));
+    else this.table(head, items.map(row));
   }
 
   /** Writes one `key: value` line per entry, in order (greppable: `^status: `). */

@@ -9,19 +9,15 @@
 # Environment: AUTH_REGISTRY_DIR (default /tmp/mottainai-registry-auth: config, htpasswd,
 # credentials, storage, log), REGISTRY_WAIT_SECONDS (default 30).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/registry-lib.sh"
 
 addr=127.0.0.1:5001
 dir=${AUTH_REGISTRY_DIR:-/tmp/mottainai-registry-auth}
 wait_seconds=${REGISTRY_WAIT_SECONDS:-30}
-log=$dir/registry.log
 user=mottainai
 password=mottainai-test-password
 
-status() {
-  curl -s -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null || true
-}
-
-code=$(status)
+code=$(registry_status "$addr")
 if [ "$code" = 401 ] && [ -f "$dir/credentials" ]; then
   echo "authenticated registry already answers on $addr"
   exit 0
@@ -47,40 +43,14 @@ chmod 700 "$dir"
 htpasswd -Bbn "$user" "$password" >"$dir/htpasswd"
 umask 077
 printf '%s:%s\n' "$user" "$password" >"$dir/credentials"
-cat >"$dir/config.yml" <<CONFIG
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-  delete:
-    enabled: true
-http:
-  addr: $addr
+registry_write_config "$dir" "$addr"
+cat >>"$dir/config.yml" <<CONFIG
 auth:
   htpasswd:
     realm: mottainai-test
     path: $dir/htpasswd
 CONFIG
 
-echo "starting docker-registry with htpasswd auth on $addr (log: $log)"
-nohup docker-registry serve "$dir/config.yml" >>"$log" 2>&1 </dev/null &
-pid=$!
-disown || true
-
-for ((i = 0; i < wait_seconds * 2; i++)); do
-  if [ "$(status)" = 401 ]; then
-    echo "authenticated registry is ready on $addr (pid $pid; credentials in $dir/credentials)"
-    exit 0
-  fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "docker-registry exited before answering on $addr; last lines of $log:" >&2
-    tail -n 40 "$log" >&2 || true
-    exit 1
-  fi
-  sleep 0.5
-done
-echo "docker-registry did not answer 401 on http://$addr/v2/ within ${wait_seconds}s; last lines of $log:" >&2
-tail -n 40 "$log" >&2 || true
-exit 1
+echo "starting docker-registry with htpasswd auth on $addr (log: $dir/registry.log)"
+registry_serve "$dir" "$wait_seconds" "401 on http://$addr/v2/" registry_answers_401 "$addr"
+echo "authenticated registry is ready on $addr (pid $REGISTRY_PID; credentials in $dir/credentials)"

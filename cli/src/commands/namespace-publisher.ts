@@ -1,15 +1,8 @@
 import { toJson } from "@bufbuild/protobuf";
-import {
-  type Delivery,
-  DeliverySchema,
-  DeliveryState,
-  type NamespacePublisher,
-  NamespacePublisherSchema,
-  PublisherKind,
-  PublisherService,
-} from "@mottainai/proto";
+import { DeliverySchema, DeliveryState, NamespacePublisherSchema, PublisherKind, PublisherService } from "@mottainai/proto";
 import { Command, Option, UsageError } from "clipanion";
 import { formatTimestamp, orNone } from "../format.js";
+import { requireField } from "../require-field.js";
 import { MottainaiCommand, integerOption, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Namespaces";
@@ -37,11 +30,6 @@ export function publisherKindWord(kind: PublisherKind): string {
 /** A delivery state as a word: pending, running, succeeded, failed, superseded. */
 export function deliveryStateWord(state: DeliveryState): string {
   return stateWords[state] ?? String(state);
-}
-
-function requirePublisher(p: NamespacePublisher | undefined): NamespacePublisher {
-  if (p === undefined) throw new Error("the server's response has no publisher");
-  return p;
 }
 
 /** The first line of an error, at most 80 characters, for a table cell. */
@@ -83,7 +71,7 @@ export class NamespacePublisherAddCommand extends MottainaiCommand {
     const { publisher } = await (
       await this.client(PublisherService)
     ).addPublisher({ namespace: this.name, kind, target: this.target, branch: this.branch ?? "", tag: this.tag ?? "" });
-    const p = requirePublisher(publisher);
+    const p = requireField(publisher, "publisher");
     if (this.json) this.output.json(toJson(NamespacePublisherSchema, p));
     else this.output.line(p.id);
   }
@@ -99,13 +87,12 @@ export class NamespacePublisherListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { publishers } = await (await this.client(PublisherService)).listPublishers({ namespace: this.name });
-    if (this.json) {
-      this.output.json(publishers.map((p) => toJson(NamespacePublisherSchema, p)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      NamespacePublisherSchema,
+      publishers,
       ["ID", "KIND", "TARGET", "BRANCH", "TAG", "CREATED"],
-      publishers.map((p) => [p.id, publisherKindWord(p.kind), p.target, orNone(p.branch), p.tag, formatTimestamp(p.createTime)]),
+      (p) => [p.id, publisherKindWord(p.kind), p.target, orNone(p.branch), p.tag, formatTimestamp(p.createTime)],
     );
   }
 }
@@ -144,13 +131,12 @@ export class NamespaceDeliveriesCommand extends MottainaiCommand {
     const { deliveries } = await (
       await this.client(PublisherService)
     ).listDeliveries({ namespace: this.name, publisherId: this.publisher ?? "", limit: this.limit ?? 0 });
-    if (this.json) {
-      this.output.json(deliveries.map((d) => toJson(DeliverySchema, d)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      DeliverySchema,
+      deliveries,
       ["ID", "PUBLISHER", "REVISION", "TAG", "STATE", "ATTEMPTS", "NEXT", "UPDATED", "ERROR"],
-      deliveries.map((d: Delivery) => [
+      (d) => [
         d.id,
         d.publisherId,
         String(d.revision),
@@ -160,7 +146,7 @@ export class NamespaceDeliveriesCommand extends MottainaiCommand {
         formatTimestamp(d.nextAttemptTime),
         formatTimestamp(d.updateTime),
         shortError(d.error),
-      ]),
+      ],
     );
   }
 }
@@ -178,8 +164,10 @@ export class NamespaceDeliveryRetryCommand extends MottainaiCommand {
   json = jsonOption();
 
   async run(): Promise<void> {
-    const { delivery } = await (await this.client(PublisherService)).retryDelivery({ id: this.id });
-    if (delivery === undefined) throw new Error("the server's response has no delivery");
+    const delivery = requireField(
+      (await (await this.client(PublisherService)).retryDelivery({ id: this.id })).delivery,
+      "delivery",
+    );
     if (this.json) this.output.json(toJson(DeliverySchema, delivery));
     else this.output.line(`${delivery.id} ${deliveryStateWord(delivery.state)}`);
   }

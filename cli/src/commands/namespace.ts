@@ -1,4 +1,4 @@
-import { create, toJson } from "@bufbuild/protobuf";
+import { toJson } from "@bufbuild/protobuf";
 import {
   type Namespace,
   NamespaceFileSchema,
@@ -6,14 +6,15 @@ import {
   NamespaceRevisionSchema,
   NamespaceSchema,
   NamespaceService,
-  UploadFileRequestSchema,
+  type NamespaceTag,
   Visibility,
 } from "@mottainai/proto";
 import type { Client } from "@connectrpc/connect";
 import { Command, Option } from "clipanion";
-import { downloadResumable, fileChunks, hashFile, localFiles, localTarget, type LocalFile } from "../file-transfer.js";
+import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type HashedFile } from "../file-transfer.js";
 import { NONE, formatBytes, formatTimestamp, orNone } from "../format.js";
 import type { TransferProgress } from "../output.js";
+import { requireField } from "../require-field.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { filesTable } from "./storage.js";
 
@@ -39,6 +40,11 @@ export function parseVisibility(word: string): Visibility {
   return Number(entry[0]) as Visibility;
 }
 
+/** The visibility `--visibility` names, UNSPECIFIED (the server's default) when it is not given. */
+function optionalVisibility(word: string | undefined): Visibility {
+  return word === undefined ? Visibility.UNSPECIFIED : parseVisibility(word);
+}
+
 const visibilityOption = (description: string) =>
   Option.String("--visibility", { description: `${description}: public, internal, organization or private` });
 
@@ -47,14 +53,14 @@ function tagsText(ns: Namespace): string {
   return ns.tags.length === 0 ? NONE : ns.tags.map((t) => `${t.name}=${t.revision}`).join(",");
 }
 
-function requireNamespace(ns: Namespace | undefined): Namespace {
-  if (ns === undefined) throw new Error("the server's response has no namespace");
-  return ns;
+function revisionLine(revision: NamespaceRevision | undefined): string {
+  const r = requireField(revision, "revision");
+  return `revision ${r.number}: ${r.fileCount} files, ${formatBytes(Number(r.totalSize))}`;
 }
 
-function revisionLine(r: NamespaceRevision | undefined): string {
-  if (r === undefined) throw new Error("the server's response has no revision");
-  return `revision ${r.number}: ${r.fileCount} files, ${formatBytes(Number(r.totalSize))}`;
+/** `TAG -> revision N` for a tag a command moved (its requested name and "?" where the response lacks them). */
+function tagLine(tag: NamespaceTag | undefined, requested: string): string {
+  return `${tag?.name ?? requested} -> revision ${tag?.revision ?? "?"}`;
 }
 
 /** `mottainai namespace create NAME [--visibility V] [--org ORG] [--json]`. */
@@ -78,10 +84,10 @@ export class NamespaceCreateCommand extends MottainaiCommand {
       await this.client(NamespaceService)
     ).createNamespace({
       name: this.name,
-      visibility: this.visibility === undefined ? Visibility.UNSPECIFIED : parseVisibility(this.visibility),
+      visibility: optionalVisibility(this.visibility),
       organizationId: this.org ?? "",
     });
-    const ns = requireNamespace(namespace);
+    const ns = requireField(namespace, "namespace");
     if (this.json) this.output.json(toJson(NamespaceSchema, ns));
     else this.output.line(ns.name);
   }
@@ -96,13 +102,12 @@ export class NamespaceListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { namespaces } = await (await this.client(NamespaceService)).listNamespaces({});
-    if (this.json) {
-      this.output.json(namespaces.map((n) => toJson(NamespaceSchema, n)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      NamespaceSchema,
+      namespaces,
       ["NAME", "VISIBILITY", "OWNER", "ORGANIZATION", "HEAD", "TAGS", "CREATED"],
-      namespaces.map((n) => [
+      (n) => [
         n.name,
         visibilityWord(n.visibility),
         orNone(n.ownerId),
@@ -110,7 +115,7 @@ export class NamespaceListCommand extends MottainaiCommand {
         String(n.headRevision),
         tagsText(n),
         formatTimestamp(n.createTime),
-      ]),
+      ],
     );
   }
 }
@@ -124,7 +129,10 @@ export class NamespaceShowCommand extends MottainaiCommand {
   json = jsonOption();
 
   async run(): Promise<void> {
-    const ns = requireNamespace((await (await this.client(NamespaceService)).getNamespace({ name: this.name })).namespace);
+    const ns = requireField(
+      (await (await this.client(NamespaceService)).getNamespace({ name: this.name })).namespace,
+      "namespace",
+    );
     if (this.json) {
       this.output.json(toJson(NamespaceSchema, ns));
       return;
@@ -159,7 +167,7 @@ export class NamespaceUpdateCommand extends MottainaiCommand {
       await this.client(NamespaceService)
     ).updateNamespace({
       name: this.name,
-      visibility: this.visibility === undefined ? Visibility.UNSPECIFIED : parseVisibility(this.visibility),
+      visibility: optionalVisibility(this.visibility),
       organizationId: this.org ?? "",
     });
   }
@@ -212,7 +220,7 @@ export class NamespaceTagCommand extends MottainaiCommand {
     }
     if (!this.ref) throw new Error("REF: a tag name or revision number is required (or --delete)");
     const { tag } = await client.setTag({ name: this.name, tag: this.tag, ref: this.ref });
-    this.output.line(`${tag?.name ?? this.tag} -> revision ${tag?.revision ?? "?"}`);
+    this.output.line(tagLine(tag, this.tag));
   }
 }
 
@@ -232,7 +240,7 @@ export class NamespaceRollbackCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { tag } = await (await this.client(NamespaceService)).setTag({ name: this.name, tag: this.tag, ref: this.ref });
-    this.output.line(`${tag?.name ?? this.tag} -> revision ${tag?.revision ?? "?"}`);
+    this.output.line(tagLine(tag, this.tag));
   }
 }
 
@@ -246,13 +254,12 @@ export class NamespaceRevisionsCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { revisions } = await (await this.client(NamespaceService)).listRevisions({ name: this.name });
-    if (this.json) {
-      this.output.json(revisions.map((r) => toJson(NamespaceRevisionSchema, r)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      NamespaceRevisionSchema,
+      revisions,
       ["REVISION", "PARENT", "FILES", "SIZE", "TASK", "CREATOR", "CREATED", "MESSAGE"],
-      revisions.map((r) => [
+      (r) => [
         String(r.number),
         String(r.parent),
         String(r.fileCount),
@@ -261,7 +268,7 @@ export class NamespaceRevisionsCommand extends MottainaiCommand {
         orNone(r.creatorId),
         formatTimestamp(r.createTime),
         orNone(r.message),
-      ]),
+      ],
     );
   }
 }
@@ -319,7 +326,7 @@ export class NamespaceCloneCommand extends MottainaiCommand {
       fromRef: this.ref,
       toName: this.to,
     });
-    this.output.line(requireNamespace(namespace).name);
+    this.output.line(requireField(namespace, "namespace").name);
   }
 }
 
@@ -341,14 +348,10 @@ export class NamespaceUploadCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.transferClient(NamespaceService);
-    const files = (await Promise.all(this.sources.map((s) => localFiles(s, this.to)))).flat();
-    if (files.length === 0) throw new Error("nothing to upload: the directories hold no files");
-    const hashed: (LocalFile & { sha256: string; size: number })[] = [];
-    for (const f of files) hashed.push({ ...f, ...(await hashFile(f.absolute)) });
-    const total = hashed.reduce((sum, f) => sum + f.size, 0);
+    const hashed = await hashedLocalFiles(this.sources, this.to);
+    if (hashed.length === 0) throw new Error("nothing to upload: the directories hold no files");
     const single = hashed.length === 1;
     const staging = single ? this.tag : `upload-${process.pid}-${Date.now().toString(36)}`;
-    const progress = this.output.progress(`Uploading ${hashed.length} files`, total);
     let last: NamespaceRevision | undefined;
     try {
       if (!single) {
@@ -356,32 +359,27 @@ export class NamespaceUploadCommand extends MottainaiCommand {
         const tagged = base.namespace?.tags.find((t) => t.name === this.tag);
         if (tagged) await client.setTag({ name: this.name, tag: staging, ref: String(tagged.revision) });
       }
-      for (const f of hashed) last = await uploadOne(client, this.name, staging, f, progress);
+      await uploadFiles(this.output, hashed, async (f, progress) => {
+        last = await uploadOne(client, this.name, staging, f, progress);
+      });
       if (!single && last) await client.setTag({ name: this.name, tag: this.tag, ref: String(last.number) });
     } finally {
-      progress.done();
       if (!single) await client.deleteTag({ name: this.name, tag: staging }).catch(() => undefined);
     }
     this.output.line(revisionLine(last));
   }
 }
 
+/** Uploads f into namespace name on tag; resolves with the revision that holds it. */
 async function uploadOne(
   client: Client<typeof NamespaceService>,
   name: string,
   tag: string,
-  f: LocalFile & { sha256: string; size: number },
+  f: HashedFile,
   progress: TransferProgress,
 ): Promise<NamespaceRevision | undefined> {
-  async function* messages() {
-    yield create(UploadFileRequestSchema, {
-      message: { case: "header", value: { name, path: f.path, size: BigInt(f.size), sha256: f.sha256, tag } },
-    });
-    for await (const chunk of fileChunks(f.absolute, progress)) {
-      yield create(UploadFileRequestSchema, { message: { case: "chunk", value: chunk } });
-    }
-  }
-  return (await client.uploadFile(messages())).revision;
+  const header = { name, path: f.path, size: BigInt(f.size), sha256: f.sha256, tag };
+  return (await client.uploadFile(uploadMessages(header, f, progress))).revision;
 }
 
 /** `mottainai namespace download NAME [--ref REF] [--path P] [--to DIR]`. */
@@ -405,24 +403,13 @@ export class NamespaceDownloadCommand extends MottainaiCommand {
     const { revision } = await client.getRevision({ name: this.name, ref: this.ref });
     const ref = String(revision?.number ?? this.ref);
     const { files } = await client.listFiles({ name: this.name, ref, prefix: this.onlyPath ?? "" });
-    const chosen = this.onlyPath === undefined ? files : files.filter((f) => f.path === this.onlyPath);
-    if (this.onlyPath !== undefined && chosen.length === 0)
-      throw new Error(`namespace ${this.name} has no file ${this.onlyPath}`);
-    const total = chosen.reduce((sum, f) => sum + Number(f.size), 0);
-    const progress = this.output.progress(`Downloading ${chosen.length} files`, total);
-    try {
-      for (const f of chosen) {
-        await downloadResumable({
-          dest: localTarget(this.to, f.path),
-          size: Number(f.size),
-          sha256: f.sha256,
-          open: (offset) => client.downloadFile({ name: this.name, ref, path: f.path, offset: BigInt(offset) }),
-          progress,
-        });
-      }
-    } finally {
-      progress.done();
-    }
+    await downloadFiles(this.output, {
+      listed: files,
+      onlyPath: this.onlyPath,
+      missing: `namespace ${this.name} has no file ${this.onlyPath}`,
+      to: this.to,
+      open: (f, offset) => client.downloadFile({ name: this.name, ref, path: f.path, offset: BigInt(offset) }),
+    });
   }
 }
 

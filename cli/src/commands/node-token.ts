@@ -1,4 +1,3 @@
-import { toJson } from "@bufbuild/protobuf";
 import { NodeService, RegistrationTokenSchema } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
 import { formatTimestamp, orNone } from "../format.js";
@@ -32,19 +31,18 @@ export class NodeTokenListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { registrationTokens } = await (await this.client(NodeService)).listRegistrationTokens({});
-    if (this.json) {
-      this.output.json(registrationTokens.map((token) => toJson(RegistrationTokenSchema, token)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      RegistrationTokenSchema,
+      registrationTokens,
       ["ID", "DESCRIPTION", "CREATED", "EXPIRES", "REVOKED"],
-      registrationTokens.map((token) => [
+      (token) => [
         token.id,
         orNone(token.description),
         formatTimestamp(token.createTime),
         formatTimestamp(token.expireTime),
         token.revoked ? "yes" : "no",
-      ]),
+      ],
     );
   }
 }

@@ -2,6 +2,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { MemberRole, type Organization, OrganizationSchema, OrganizationService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
 import { formatTimestamp } from "../format.js";
+import { requireField } from "../require-field.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Organizations";
@@ -9,11 +10,6 @@ const category = "Organizations";
 /** A member role as a word: member or owner. */
 export function memberRoleWord(role: MemberRole): string {
   return role === MemberRole.OWNER ? "owner" : role === MemberRole.MEMBER ? "member" : String(role);
-}
-
-function requireOrganization(org: Organization | undefined): Organization {
-  if (org === undefined) throw new Error("the server's response has no organization");
-  return org;
 }
 
 /** Members as `user:role`, comma-separated. */
@@ -34,8 +30,9 @@ export class OrgCreateCommand extends MottainaiCommand {
   json = jsonOption();
 
   async run(): Promise<void> {
-    const org = requireOrganization(
+    const org = requireField(
       (await (await this.client(OrganizationService)).createOrganization({ name: this.name })).organization,
+      "organization",
     );
     if (this.json) this.output.json(toJson(OrganizationSchema, org));
     else this.output.line(org.id);
@@ -54,14 +51,12 @@ export class OrgListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { organizations } = await (await this.client(OrganizationService)).listOrganizations({});
-    if (this.json) {
-      this.output.json(organizations.map((o) => toJson(OrganizationSchema, o)));
-      return;
-    }
-    this.output.table(
-      ["NAME", "ID", "MEMBERS", "CREATED"],
-      organizations.map((o) => [o.name, o.id, membersText(o), formatTimestamp(o.createTime)]),
-    );
+    this.output.list(this.json, OrganizationSchema, organizations, ["NAME", "ID", "MEMBERS", "CREATED"], (o) => [
+      o.name,
+      o.id,
+      membersText(o),
+      formatTimestamp(o.createTime),
+    ]);
   }
 }
 
@@ -74,8 +69,9 @@ export class OrgShowCommand extends MottainaiCommand {
   json = jsonOption();
 
   async run(): Promise<void> {
-    const org = requireOrganization(
+    const org = requireField(
       (await (await this.client(OrganizationService)).getOrganization({ id: this.id })).organization,
+      "organization",
     );
     if (this.json) {
       this.output.json(toJson(OrganizationSchema, org));

@@ -1,15 +1,9 @@
-import { create, toJson } from "@bufbuild/protobuf";
-import {
-  type Storage,
-  type StorageFile,
-  StorageFileSchema,
-  StorageSchema,
-  StorageService,
-  UploadStorageFileRequestSchema,
-} from "@mottainai/proto";
+import { toJson } from "@bufbuild/protobuf";
+import { StorageFileSchema, StorageSchema, StorageService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
-import { downloadResumable, fileChunks, hashFile, localFiles, localTarget } from "../file-transfer.js";
+import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type RemoteFile } from "../file-transfer.js";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
+import { requireField } from "../require-field.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Storages";
@@ -28,7 +22,7 @@ export class StorageCreateCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { storage } = await (await this.client(StorageService)).createStorage({ name: this.name });
-    const created = requireStorage(storage);
+    const created = requireField(storage, "storage");
     if (this.json) this.output.json(toJson(StorageSchema, created));
     else this.output.line(created.id);
   }
@@ -43,21 +37,14 @@ export class StorageListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { storages } = await (await this.client(StorageService)).listStorages({});
-    if (this.json) {
-      this.output.json(storages.map((s) => toJson(StorageSchema, s)));
-      return;
-    }
-    this.output.table(
-      ["NAME", "ID", "OWNER", "FILES", "SIZE", "CREATED"],
-      storages.map((s) => [
-        s.name,
-        s.id,
-        orNone(s.ownerId),
-        String(s.fileCount),
-        formatBytes(Number(s.totalSize)),
-        formatTimestamp(s.createTime),
-      ]),
-    );
+    this.output.list(this.json, StorageSchema, storages, ["NAME", "ID", "OWNER", "FILES", "SIZE", "CREATED"], (s) => [
+      s.name,
+      s.id,
+      orNone(s.ownerId),
+      String(s.fileCount),
+      formatBytes(Number(s.totalSize)),
+      formatTimestamp(s.createTime),
+    ]);
   }
 }
 
@@ -75,7 +62,7 @@ export class StorageShowCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.client(StorageService);
-    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
     const { files } = await client.listStorageFiles({ id: storage.id });
     if (this.json) {
       this.output.json({ storage: toJson(StorageSchema, storage), files: files.map((f) => toJson(StorageFileSchema, f)) });
@@ -116,27 +103,12 @@ export class StorageUploadCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.transferClient(StorageService);
-    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
-    const files = (await Promise.all(this.sources.map((s) => localFiles(s, this.to)))).flat();
-    const hashed = [];
-    for (const f of files) hashed.push({ ...f, ...(await hashFile(f.absolute)) });
-    const total = hashed.reduce((sum, f) => sum + f.size, 0);
-    const progress = this.output.progress(`Uploading ${hashed.length} files`, total);
-    try {
-      for (const f of hashed) {
-        async function* messages() {
-          yield create(UploadStorageFileRequestSchema, {
-            message: { case: "header", value: { id: storage.id, path: f.path, size: BigInt(f.size), sha256: f.sha256 } },
-          });
-          for await (const chunk of fileChunks(f.absolute, progress)) {
-            yield create(UploadStorageFileRequestSchema, { message: { case: "chunk", value: chunk } });
-          }
-        }
-        await client.uploadStorageFile(messages());
-      }
-    } finally {
-      progress.done();
-    }
+    const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
+    const hashed = await hashedLocalFiles(this.sources, this.to);
+    await uploadFiles(this.output, hashed, async (f, progress) => {
+      const header = { id: storage.id, path: f.path, size: BigInt(f.size), sha256: f.sha256 };
+      await client.uploadStorageFile(uploadMessages(header, f, progress));
+    });
   }
 }
 
@@ -156,26 +128,15 @@ export class StorageDownloadCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.transferClient(StorageService);
-    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
     const { files } = await client.listStorageFiles({ id: storage.id, prefix: this.onlyPath ?? "" });
-    const chosen = this.onlyPath === undefined ? files : files.filter((f) => f.path === this.onlyPath);
-    if (this.onlyPath !== undefined && chosen.length === 0)
-      throw new Error(`storage ${storage.name} has no file ${this.onlyPath}`);
-    const total = chosen.reduce((sum, f) => sum + Number(f.size), 0);
-    const progress = this.output.progress(`Downloading ${chosen.length} files`, total);
-    try {
-      for (const f of chosen) {
-        await downloadResumable({
-          dest: localTarget(this.to, f.path),
-          size: Number(f.size),
-          sha256: f.sha256,
-          open: (offset) => client.downloadStorageFile({ id: storage.id, path: f.path, offset: BigInt(offset) }),
-          progress,
-        });
-      }
-    } finally {
-      progress.done();
-    }
+    await downloadFiles(this.output, {
+      listed: files,
+      onlyPath: this.onlyPath,
+      missing: `storage ${storage.name} has no file ${this.onlyPath}`,
+      to: this.to,
+      open: (f, offset) => client.downloadStorageFile({ id: storage.id, path: f.path, offset: BigInt(offset) }),
+    });
   }
 }
 
@@ -192,7 +153,7 @@ export class StorageRemoveCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.client(StorageService);
-    const storage = requireStorage((await client.getStorage({ id: this.id })).storage);
+    const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
     if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files });
     else await client.deleteStorage({ id: storage.id });
   }
@@ -208,15 +169,10 @@ export const storageCommands = [
   StorageRemoveCommand,
 ];
 
-function requireStorage(storage: Storage | undefined): Storage {
-  if (storage === undefined) throw new Error("the server's response has no storage");
-  return storage;
-}
-
 /** PATH, SIZE (bytes) and SHA256 of files (storage or artefact listings). */
 export function filesTable(
   output: { table(head: readonly string[], rows: readonly (readonly string[])[]): void },
-  files: readonly Pick<StorageFile, "path" | "size" | "sha256">[],
+  files: readonly RemoteFile[],
 ): void {
   output.table(
     ["PATH", "SIZE", "SHA256"],

@@ -1,7 +1,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import { ArtefactSchema, ArtefactService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
-import { downloadResumable, localTarget } from "../file-transfer.js";
+import { downloadFiles } from "../file-transfer.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { filesTable } from "./storage.js";
 
@@ -45,23 +45,13 @@ export class TaskDownloadCommand extends MottainaiCommand {
   async run(): Promise<void> {
     const client = await this.transferClient(ArtefactService);
     const { artefacts } = await client.listArtefacts({ taskId: this.id, prefix: this.onlyPath ?? "" });
-    const chosen = this.onlyPath === undefined ? artefacts : artefacts.filter((a) => a.path === this.onlyPath);
-    if (this.onlyPath !== undefined && chosen.length === 0) throw new Error(`task ${this.id} has no artefact ${this.onlyPath}`);
-    const total = chosen.reduce((sum, a) => sum + Number(a.size), 0);
-    const progress = this.output.progress(`Downloading ${chosen.length} files`, total);
-    try {
-      for (const a of chosen) {
-        await downloadResumable({
-          dest: localTarget(this.to, a.path),
-          size: Number(a.size),
-          sha256: a.sha256,
-          open: (offset) => client.downloadArtefact({ taskId: this.id, path: a.path, offset: BigInt(offset) }),
-          progress,
-        });
-      }
-    } finally {
-      progress.done();
-    }
+    await downloadFiles(this.output, {
+      listed: artefacts,
+      onlyPath: this.onlyPath,
+      missing: `task ${this.id} has no artefact ${this.onlyPath}`,
+      to: this.to,
+      open: (a, offset) => client.downloadArtefact({ taskId: this.id, path: a.path, offset: BigInt(offset) }),
+    });
   }
 }
 

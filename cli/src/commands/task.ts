@@ -4,6 +4,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { type Task, TaskSchema, TaskService, type TaskStatus, parseTaskFile } from "@mottainai/proto";
 import { Command, Option, UsageError } from "clipanion";
 import { TASK_STATUS_WORDS, formatTimestamp, orNone, parseTaskStatus, taskResultWord, taskStatusWord } from "../format.js";
+import { requireField } from "../require-field.js";
 import { MottainaiCommand, integerOption, requiredArgument, jsonOption } from "./mottainai-command.js";
 
 const category = "Tasks";
@@ -39,7 +40,7 @@ export class TaskCreateCommand extends MottainaiCommand {
     const text = this.file === "-" ? await readText(this.context.stdin) : await readFile(this.file, "utf8");
     const spec = parseTaskFile(text, this.file === "-" ? "<stdin>" : this.file);
     const client = await this.client(TaskService);
-    const task = requireTask((await client.createTask({ spec, targetNode: this.to ?? "" })).task);
+    const task = requireField((await client.createTask({ spec, targetNode: this.to ?? "" })).task, "task");
     if (this.json) {
       this.output.json(toJson(TaskSchema, task));
     } else {
@@ -78,13 +79,12 @@ export class TaskListCommand extends MottainaiCommand {
       pageToken = page.nextPageToken;
     } while (pageToken !== "" && tasks.length < limit);
 
-    if (this.json) {
-      this.output.json(tasks.map((task) => toJson(TaskSchema, task)));
-      return;
-    }
-    this.output.table(
+    this.output.list(
+      this.json,
+      TaskSchema,
+      tasks,
       ["ID", "NAME", "TYPE", "STATUS", "RESULT", "ATTEMPT", "NODE", "CREATED"],
-      tasks.map((task) => [
+      (task) => [
         task.id,
         orNone(task.spec?.name),
         orNone(task.spec?.type),
@@ -93,7 +93,7 @@ export class TaskListCommand extends MottainaiCommand {
         String(task.attempt),
         orNone(task.nodeId),
         formatTimestamp(task.createTime),
-      ]),
+      ],
     );
   }
 }
@@ -112,7 +112,7 @@ export class TaskShowCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.client(TaskService);
-    const task = requireTask((await client.getTask({ id: this.id })).task);
+    const task = requireField((await client.getTask({ id: this.id })).task, "task");
     if (this.json) {
       this.output.json(toJson(TaskSchema, task));
       return;
@@ -227,7 +227,7 @@ export class TaskCloneCommand extends TaskIdCommand {
 
   async run(): Promise<void> {
     const { task } = await (await this.client(TaskService)).cloneTask({ id: this.id });
-    this.output.line(requireTask(task).id);
+    this.output.line(requireField(task, "task").id);
   }
 }
 
@@ -238,7 +238,7 @@ export class TaskRestartCommand extends TaskIdCommand {
 
   async run(): Promise<void> {
     const { task } = await (await this.client(TaskService)).restartTask({ id: this.id });
-    this.output.line(requireTask(task).id);
+    this.output.line(requireField(task, "task").id);
   }
 }
 
@@ -253,14 +253,6 @@ export const taskCommands = [
   TaskCloneCommand,
   TaskRestartCommand,
 ];
-
-/** The task of a response, which the contract always sets. */
-function requireTask(task: Task | undefined): Task {
-  if (task === undefined) {
-    throw new Error("the server's response has no task");
-  }
-  return task;
-}
 
 function parseStatusWord(word: string): TaskStatus {
   const status = parseTaskStatus(word.trim());
