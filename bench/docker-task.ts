@@ -1,27 +1,25 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import { TaskResult, type Event } from "@mottainai/proto";
-import { createApi, createRegistrationSecret } from "./api-clients.js";
+import { stopProcess, type AgentProcess } from "./agent-process.js";
+import { createApi } from "./api-clients.js";
 import type { BenchOptions } from "./bench-options.js";
-import { parseJsonLine, ROOT } from "./child-process.js";
+import { parseJsonLine } from "./child-process.js";
 import { deferCleanup } from "./cleanup.js";
 import { startMottainaiServer } from "./mottainai-server.js";
 import { benchRow, type BenchResult } from "./report.js";
 import { median, quantile } from "./stats.js";
-import { deferred, withTimeout, type Deferred } from "./waiting.js";
+import { addStepDurations, formatStepMedians, type Step } from "./step-breakdown.js";
+import { startTaskTimer, wallNow, type TaskTimer, type TaskTimes } from "./task-timing.js";
 
 /** The image scripts/ci/build-test-images.sh builds. */
 export const DOCKER_BENCH_IMAGE = "mottainai-test/busybox:latest";
 
 const TASK_TIMEOUT_MS = 60_000;
 const AGENT_NAME = "bench-docker";
-
-/** Wall-clock now in ms with sub-millisecond precision (comparable with other processes' Date.now()). */
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** Runs `docker ARGS` and resolves with its stdout; rejects (never hangs) after timeoutMs. */
 function dockerCli(args: string[], timeoutMs: number): Promise<string> {
@@ -82,15 +80,6 @@ function followDockerEvents(): { byKey: Map<string, ContainerEvent[]>; stop: () 
   return { byKey, stop };
 }
 
-async function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(kill);
-}
-
 /** One `docker run --rm --network none IMAGE true`, timed from spawn to exit (ms). */
 async function timeDockerRun(name: string): Promise<{ ms: number; start: number; end: number }> {
   const start = wallNow();
@@ -98,61 +87,6 @@ async function timeDockerRun(name: string): Promise<{ ms: number; start: number;
   await dockerCli(["run", "--rm", "--network", "none", "--name", name, DOCKER_BENCH_IMAGE, "true"], TASK_TIMEOUT_MS);
   const ms = performance.now() - t0;
   return { ms, start, end: start + ms };
-}
-
-/** The real mottainai-agent with the docker executor; its JSON log lines (stderr) are kept. */
-interface AgentProcess {
-  readonly lines: Record<string, unknown>[];
-  readonly exited: Promise<string>;
-  tail(): string;
-  stop(): Promise<void>;
-}
-
-function startAgent(serverUrl: string, registrationToken: string, stateDir: string): AgentProcess {
-  const args = [
-    join(ROOT, "agent/dist/main.js"),
-    "--server",
-    serverUrl,
-    "--registration-token",
-    registrationToken,
-    "--name",
-    AGENT_NAME,
-    "--state-dir",
-    stateDir,
-    "--executor",
-    "docker",
-    "--capacity",
-    "1",
-  ];
-  const dockerHost = process.env.DOCKER_HOST;
-  if (dockerHost) args.push("--docker-host", dockerHost);
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const lines: Record<string, unknown>[] = [];
-  const raw: string[] = [];
-  const onLine = (line: string) => {
-    raw.push(line);
-    if (raw.length > 40) raw.shift();
-    const entry = parseJsonLine(line);
-    if (entry) lines.push(entry);
-  };
-  createInterface({ input: child.stdout }).on("line", onLine);
-  createInterface({ input: child.stderr }).on("line", onLine);
-  const exited = new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(String(code ?? signal))));
-  const stop = deferCleanup(() => stopProcess(child, 10_000));
-  return { lines, exited, tail: () => raw.map((l) => `  [mottainai-agent] ${l}`).join("\n"), stop };
-}
-
-const eventMs = (e: Event): number => (e.time ? Number(e.time.seconds) * 1000 + e.time.nanos / 1e6 : Number.NaN);
-
-/** Per task: the times (epoch ms) the breakdown is made of. */
-interface TaskTimes {
-  id: string;
-  callStart: number;
-  created: number;
-  assigned: number;
-  running: number;
-  finished: number;
-  received: number;
 }
 
 /**
@@ -177,95 +111,23 @@ export async function runDockerTask(options: BenchOptions): Promise<BenchResult>
   const api = createApi(server.url, server.adminToken);
   const stateDir = mkdtempSync(join(tmpdir(), "mottainai-bench-agent-"));
   const removeStateDir = deferCleanup(() => rmSync(stateDir, { recursive: true, force: true }));
-  const subscription = new AbortController();
-  let agent: AgentProcess | undefined;
+  let timer: TaskTimer | undefined;
   try {
-    // One event stream for the whole run: node.connected tells that the agent is ready; the
-    // task.* events carry the server's times of each step.
-    const nodeConnected: Deferred<void> = deferred();
-    const waiters = new Map<string, Deferred<Event>>();
-    const serverTimes = new Map<string, Map<string, number>>();
-    const early = new Map<string, Event>();
-    const stream = (async () => {
-      for await (const { event } of api.events.subscribe(
-        { types: ["task.", "node.connected"] },
-        { signal: subscription.signal },
-      )) {
-        if (!event) continue;
-        if (event.type === "node.connected") {
-          if (event.payload.case === "node" && event.payload.value.name === AGENT_NAME) nodeConnected.resolve();
-          continue;
-        }
-        const times = serverTimes.get(event.subjectId) ?? new Map<string, number>();
-        if (!times.has(event.type)) times.set(event.type, eventMs(event));
-        serverTimes.set(event.subjectId, times);
-        if (event.type === "task.finished") {
-          const waiter = waiters.get(event.subjectId);
-          if (waiter) waiter.resolve(event);
-          else early.set(event.subjectId, event);
-        }
-      }
-    })();
-    const streamFailed = stream.then(
-      () => {
-        throw new Error("the event stream ended");
-      },
-      (err: unknown) => {
-        throw new Error(`the event stream failed: ${(err as Error).message}`);
-      },
-    );
-    streamFailed.catch(() => undefined);
-
-    const secret = await createRegistrationSecret(api, "bench docker");
-    const started = startAgent(server.url, secret, stateDir);
-    agent = started;
-    const agentDied = started.exited.then((how) => {
-      throw new Error(`mottainai-agent exited (${how}) during the benchmark\n${started.tail()}`);
+    const dockerHost = process.env.DOCKER_HOST;
+    timer = await startTaskTimer({
+      api,
+      serverUrl: server.url,
+      agentName: AGENT_NAME,
+      registrationDescription: "bench docker",
+      agentArgs: [
+        ...["--state-dir", stateDir, "--executor", "docker", "--capacity", "1"],
+        ...(dockerHost ? ["--docker-host", dockerHost] : []),
+      ],
+      taskTimeoutMs: TASK_TIMEOUT_MS,
     });
-    agentDied.catch(() => undefined);
-    await withTimeout(Promise.race([nodeConnected.promise, agentDied, streamFailed]), 30_000, "the agent to connect");
-
-    const runTask = async (i: number): Promise<{ ms: number; times: TaskTimes }> => {
-      const callStart = wallNow();
-      const t0 = performance.now();
-      const { task } = await api.tasks.createTask({
-        spec: { name: `docker-${i}`, type: "docker", image: DOCKER_BENCH_IMAGE, script: ["true"] },
-      });
-      const id = task?.id ?? "";
-      const done = deferred<Event>();
-      const already = early.get(id);
-      if (already) done.resolve(already);
-      else waiters.set(id, done);
-      const finished = await withTimeout(
-        Promise.race([done.promise, agentDied, streamFailed]),
-        TASK_TIMEOUT_MS,
-        `task ${i} (${id}) to finish`,
-      );
-      const ms = performance.now() - t0;
-      const received = callStart + ms;
-      waiters.delete(id);
-      early.delete(id);
-      const value = finished.payload.case === "task" ? finished.payload.value : undefined;
-      if (value?.result !== TaskResult.SUCCESS) {
-        throw new Error(
-          `task ${i} (${id}) did not succeed: result ${TaskResult[value?.result ?? 0]}, error "${value?.error ?? ""}"\n${started.tail()}`,
-        );
-      }
-      const st = serverTimes.get(id) ?? new Map<string, number>();
-      const created = value.createTime ? Number(value.createTime.seconds) * 1000 + value.createTime.nanos / 1e6 : Number.NaN;
-      return {
-        ms,
-        times: {
-          id,
-          callStart,
-          created: st.get("task.created") ?? created,
-          assigned: st.get("task.assigned") ?? Number.NaN,
-          running: st.get("task.running") ?? Number.NaN,
-          finished: st.get("task.finished") ?? Number.NaN,
-          received,
-        },
-      };
-    };
+    const { agent, runTask: runSpec } = timer;
+    const runTask = (i: number) =>
+      runSpec({ name: `docker-${i}`, type: "docker", image: DOCKER_BENCH_IMAGE, script: ["true"] }, i);
 
     // Warm-up (not counted), then interleaved: a baseline container, then a task.
     await timeDockerRun("mottainai-bench-baseline-warmup");
@@ -290,7 +152,7 @@ export async function runDockerTask(options: BenchOptions): Promise<BenchResult>
         `task.finished received on one EventService.Subscribe stream; p90 ${fmt(quantile(taskMs, 0.9))} ms, ` +
         `min ${fmt(Math.min(...taskMs))}, max ${fmt(Math.max(...taskMs))}. Baseline = median of \`docker run --rm --network none ` +
         `${DOCKER_BENCH_IMAGE} true\` from spawn to exit, interleaved with the tasks (p90 ${fmt(quantile(baselineMs, 0.9))} ms).`,
-      breakdown(taskTimes, started.lines, dockerEvents.byKey),
+      breakdown(taskTimes, agent, dockerEvents.byKey),
       baselineBreakdown(baselineNames, dockerEvents.byKey),
     ];
     const row = benchRow(
@@ -305,8 +167,7 @@ export async function runDockerTask(options: BenchOptions): Promise<BenchResult>
       notes,
     };
   } finally {
-    subscription.abort();
-    await agent?.stop();
+    await timer?.close();
     api.close();
     await server.stop();
     await dockerEvents.stop();
@@ -323,12 +184,8 @@ function firstEvent(events: ContainerEvent[] | undefined, action: string): numbe
 }
 
 /** Medians of each step of the tasks, from server events, agent log lines and engine events. */
-function breakdown(tasks: TaskTimes[], agentLines: Record<string, unknown>[], engine: Map<string, ContainerEvent[]>): string {
-  const agentTime = (id: string, msg: string): number => {
-    const line = agentLines.find((l) => l.taskId === id && l.msg === msg);
-    return typeof line?.time === "number" ? line.time : Number.NaN;
-  };
-  const steps: [string, number[]][] = [
+function breakdown(tasks: TaskTimes[], agent: AgentProcess, engine: Map<string, ContainerEvent[]>): string {
+  const steps: Step[] = [
     ["CreateTask call→task.created", []],
     ["created→assigned (server)", []],
     ["assigned→agent has it", []],
@@ -343,26 +200,22 @@ function breakdown(tasks: TaskTimes[], agentLines: Record<string, unknown>[], en
   ];
   for (const t of tasks) {
     const ev = engine.get(t.id);
-    const got = agentTime(t.id, "assigned");
-    const ended = agentTime(t.id, "attempt ended");
+    const got = agent.logTime(t.id, "assigned");
+    const ended = agent.logTime(t.id, "attempt ended");
     const create = firstEvent(ev, "create");
     const start = firstEvent(ev, "start");
     const die = firstEvent(ev, "die");
     const destroy = firstEvent(ev, "destroy");
     const points = [t.callStart, t.created, t.assigned, got, create, start, die, destroy, ended, t.finished, t.received];
-    for (let k = 0; k + 1 < points.length; k++) steps[k]?.[1].push((points[k + 1] ?? Number.NaN) - (points[k] ?? Number.NaN));
+    addStepDurations(steps, points);
     steps[10]?.[1].push(t.running - start);
   }
-  const parts = steps.map(([label, values]) => {
-    const ok = values.filter(Number.isFinite);
-    return `${label} ${ok.length > 0 ? fmt(median(ok)) : "n/a"}`;
-  });
-  return `docker task breakdown (medians in ms, wall clocks of the bench, server, agent and engine on this machine): ${parts.join("; ")}.`;
+  return `docker task breakdown (medians in ms, wall clocks of the bench, server, agent and engine on this machine): ${formatStepMedians(steps, fmt)}.`;
 }
 
 /** Medians of each step of the baseline containers, from engine events. */
 function baselineBreakdown(runs: { name: string; start: number; end: number }[], engine: Map<string, ContainerEvent[]>): string {
-  const steps: [string, number[]][] = [
+  const steps: Step[] = [
     ["spawn→create", []],
     ["create→start", []],
     ["start→die", []],
@@ -379,11 +232,7 @@ function baselineBreakdown(runs: { name: string; start: number; end: number }[],
       firstEvent(ev, "destroy"),
       r.end,
     ];
-    for (let k = 0; k + 1 < points.length; k++) steps[k]?.[1].push((points[k + 1] ?? Number.NaN) - (points[k] ?? Number.NaN));
+    addStepDurations(steps, points);
   }
-  const parts = steps.map(([label, values]) => {
-    const ok = values.filter(Number.isFinite);
-    return `${label} ${ok.length > 0 ? fmt(median(ok)) : "n/a"}`;
-  });
-  return `docker run baseline breakdown (medians in ms, engine events): ${parts.join("; ")}.`;
+  return `docker run baseline breakdown (medians in ms, engine events): ${formatStepMedians(steps, fmt)}.`;
 }
