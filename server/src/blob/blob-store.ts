@@ -57,8 +57,8 @@ export class BlobRangeError extends Error {
 /**
  * Content-addressed blob storage (DESIGN §4): the bytes of artefacts, namespace files, storages
  * and sealed log segments, keyed by the hex sha256 of their content. Backends: a local directory
- * (LocalBlobStore, the default) and S3 as Ceph's RADOS Gateway serves it (S3BlobStore); both pass
- * blob-store-conformance.ts.
+ * (LocalBlobStore, the default), S3 as Ceph's RADOS Gateway serves it (S3BlobStore) and MongoDB
+ * GridFS (GridFsBlobStore); all pass blob-store-conformance.ts.
  *
  * Contract:
  * - put() streams the source in while hashing it. The blob becomes visible (stat, get, list) only

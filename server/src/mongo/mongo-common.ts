@@ -32,3 +32,23 @@ export async function nextValue(counters: Collection<CounterDoc>, name: string):
   if (!doc) throw new Error(`counter ${name} returned nothing`);
   return doc.value;
 }
+
+/** A regular expression matching strings that start with prefix, taken literally. */
+export const prefixPattern = (prefix: string): RegExp => new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`);
+
+/** A path filter: every path when prefix is "", else those starting with it (index-assisted range). */
+export const pathPrefixFilter = (prefix: string): Record<string, unknown> =>
+  prefix ? { path: { $gte: prefix, $regex: prefixPattern(prefix) } } : {};
+
+/**
+ * Runs an upsert, retrying once when it fails with a duplicate key: two concurrent upserts of one
+ * new key both try to insert, the unique index refuses one, and its retry updates the winner's.
+ */
+export async function upsertRetrying<T>(upsert: () => Promise<T>): Promise<T> {
+  try {
+    return await upsert();
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    return upsert();
+  }
+}

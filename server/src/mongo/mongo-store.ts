@@ -1,10 +1,36 @@
 import { type Collection, type Db, MongoClient } from "mongodb";
 import type { Store } from "../store/store.js";
 import type { CounterDoc } from "./mongo-common.js";
+import { createArtefactIndexes, type ArtefactDoc, MongoArtefactStore } from "./mongo-artefact-store.js";
+import { MongoBlobReferences } from "./mongo-blob-references.js";
+import {
+  createDeliveryIndexes,
+  type DeliveryCursorDoc,
+  type DeliveryDoc,
+  MongoDeliveryStore,
+  type PublisherDoc,
+} from "./mongo-delivery-store.js";
+import {
+  createNamespaceIndexes,
+  type EntryDoc,
+  type IntentDoc,
+  MongoNamespaceStore,
+  type MongoNamespaceStoreOptions,
+  type NamespaceCollections,
+  type NamespaceDoc,
+  type RevisionDoc,
+} from "./mongo-namespace-store.js";
+import {
+  createOrganizationIndexes,
+  MongoOrganizationStore,
+  type OrganizationDoc,
+  type OrganizationMemberDoc,
+} from "./mongo-organization-store.js";
+import { createStorageIndexes, MongoStorageStore, type StorageDoc, type StorageFileDoc } from "./mongo-storage-store.js";
 import { type EventDoc, MongoEventStore } from "./mongo-event-store.js";
 import { createLogSegmentIndexes, type LogSegmentDoc, MongoLogSegmentStore } from "./mongo-log-segment-store.js";
 import { createNodeIndexes, MongoNodeStore, type NodeDoc, type RegistrationTokenDoc } from "./mongo-node-store.js";
-import { createTaskIndexes, MongoTaskStore, type TaskDoc } from "./mongo-task-store.js";
+import { type ClaimDoc, createTaskIndexes, MongoTaskStore, type TaskDoc } from "./mongo-task-store.js";
 import { createUserIndexes, MongoUserStore, type TokenDoc, type UserDoc } from "./mongo-user-store.js";
 
 /** Database used when the connection string names none. */
@@ -48,12 +74,18 @@ export async function openMongoStore(url: string, dbName?: string): Promise<Stor
   }
 }
 
+/** Tuning of the MongoDB store; the defaults suit production. */
+export interface MongoStoreOptions {
+  /** The namespace store's claim timeout and clock (MongoNamespaceStoreOptions). */
+  namespaces?: MongoNamespaceStoreOptions;
+}
+
 /**
  * The store on an already connected database (tests share one client across many databases):
  * checks the layout version and creates the indexes. close() does nothing; the caller owns the
  * client.
  */
-export async function createMongoStore(db: Db): Promise<Store> {
+export async function createMongoStore(db: Db, options: MongoStoreOptions = {}): Promise<Store> {
   await checkSchema(db.collection<MetaDoc>("meta"));
   const counters = db.collection<CounterDoc>("counters");
   const tasks = db.collection<TaskDoc>("tasks");
@@ -63,38 +95,54 @@ export async function createMongoStore(db: Db): Promise<Store> {
   const tokens = db.collection<TokenDoc>("tokens");
   const events = db.collection<EventDoc>("events");
   const logSegments = db.collection<LogSegmentDoc>("log_segments");
-  await createTaskIndexes(tasks);
+  const claims = db.collection<ClaimDoc>("claims");
+  await createTaskIndexes(tasks, claims);
   await createNodeIndexes(nodes, registrationTokens);
   await createUserIndexes(users, tokens);
   await createLogSegmentIndexes(logSegments);
+  const artefacts = db.collection<ArtefactDoc>("artefacts");
+  const storages = db.collection<StorageDoc>("storages");
+  const storageFiles = db.collection<StorageFileDoc>("storage_files");
+  const organizations = db.collection<OrganizationDoc>("organizations");
+  const organizationMembers = db.collection<OrganizationMemberDoc>("organization_members");
+  const namespaceCollections: NamespaceCollections = {
+    namespaces: db.collection<NamespaceDoc>("namespaces"),
+    revisions: db.collection<RevisionDoc>("namespace_revisions"),
+    entries: db.collection<EntryDoc>("namespace_entries"),
+    intents: db.collection<IntentDoc>("namespace_intents"),
+  };
+  const publishers = db.collection<PublisherDoc>("namespace_publishers");
+  const deliveryDocs = db.collection<DeliveryDoc>("deliveries");
+  await createArtefactIndexes(artefacts);
+  await createStorageIndexes(storages, storageFiles);
+  await createOrganizationIndexes(organizations, organizationMembers);
+  await createNamespaceIndexes(namespaceCollections);
+  await createDeliveryIndexes(publishers, deliveryDocs);
+  const deliveries = new MongoDeliveryStore(
+    publishers,
+    deliveryDocs,
+    db.collection<DeliveryCursorDoc>("delivery_cursor"),
+    counters,
+  );
   return {
-    tasks: new MongoTaskStore(tasks, counters),
+    tasks: new MongoTaskStore(tasks, counters, claims),
     nodes: new MongoNodeStore(nodes, registrationTokens),
     users: new MongoUserStore(users, tokens),
     events: new MongoEventStore(events, counters),
     logSegments: new MongoLogSegmentStore(logSegments),
-    artefacts: notYetOnMongo<Store["artefacts"]>("artefacts"),
-    storages: notYetOnMongo<Store["storages"]>("storages"),
-    organizations: notYetOnMongo<Store["organizations"]>("organizations"),
-    namespaces: notYetOnMongo<Store["namespaces"]>("namespaces"),
-    deliveries: notYetOnMongo<Store["deliveries"]>("deliveries"),
-    blobReferences: notYetOnMongo<Store["blobReferences"]>("blobReferences"),
+    artefacts: new MongoArtefactStore(artefacts),
+    storages: new MongoStorageStore(storages, storageFiles),
+    organizations: new MongoOrganizationStore(organizations, organizationMembers, users),
+    namespaces: new MongoNamespaceStore(namespaceCollections, (name) => deliveries.deleteNamespace(name), options.namespaces),
+    deliveries,
+    blobReferences: new MongoBlobReferences([
+      artefacts,
+      storageFiles,
+      namespaceCollections.entries,
+      logSegments,
+    ] as unknown as Collection<{ sha256: string }>[]),
     close: async () => {},
   };
-}
-
-/**
- * Stands in for an aggregate the MongoDB backend does not store yet (the artefact, storage,
- * namespace, organization and delivery stores of issue 6 come next): every method rejects with
- * an error that says so, instead of the server failing to start.
- */
-function notYetOnMongo<T extends object>(aggregate: string): T {
-  return new Proxy({} as T, {
-    get: (_target, method) =>
-      typeof method === "string" && method !== "then"
-        ? () => Promise.reject(new Error(`store.${aggregate}.${method} is not implemented on MongoDB yet (issue 7)`))
-        : undefined,
-  });
 }
 
 async function checkSchema(meta: Collection<MetaDoc>): Promise<void> {

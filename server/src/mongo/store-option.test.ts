@@ -44,6 +44,22 @@ describe("--store", () => {
     );
   });
 
+  it("--blobs gridfs needs a MongoDB store, and refuses the S3 options", () => {
+    const mongo = ["--store", "mongodb://127.0.0.1/ci"];
+    assert.equal(loadServerConfig([...mongo, "--blobs", "gridfs"], {}).blobs, "gridfs");
+    assert.equal(loadServerConfig(mongo, { MOTTAINAI_BLOBS: "gridfs" }).blobs, "gridfs");
+    assert.throws(() => loadServerConfig(["--blobs", "gridfs"], {}), {
+      name: "ConfigError",
+      message: /^--blobs: gridfs keeps blobs in the MongoDB database of --store, but the store is sqlite/,
+    });
+    assert.throws(() => loadServerConfig([...mongo, "--blobs", "gridfs", "--s3-bucket", "b"], {}), {
+      message: "--s3-bucket: only used with --blobs s3 (the blob store is gridfs)",
+    });
+    assert.throws(() => loadServerConfig([...mongo, "--blobs", "ceph"], {}), {
+      message: '--blobs: expected local, s3 or gridfs, got "ceph"',
+    });
+  });
+
   it("takes the database from the URL's path", () => {
     assert.equal(mongoDatabaseName("mongodb://h:1/ci?replicaSet=rs0"), "ci");
     assert.equal(mongoDatabaseName("mongodb+srv://u:p@h/prod"), "prod");

@@ -32,7 +32,7 @@ async function namespaces(store: Store, ...names: string[]): Promise<void> {
 /**
  * DeliveryStore behaviour every backend shares (issue 6, item 7): one delivery per following
  * publisher, the newest move supersedes pending ones, guarded transitions, one running delivery
- * per publisher, the event cursor. Not part of storeConformance until every backend has it.
+ * per publisher, the event cursor.
  */
 export function deliveryStoreConformance(factory: StoreFactory): void {
   describe("DeliveryStore", () => {
