@@ -12,6 +12,7 @@ export const BENCHMARK_NAMES = [
   "libvirt",
   "namespaces",
   "transfer",
+  "stores",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */

@@ -13,9 +13,10 @@ import { deferred, withTimeout, type Deferred } from "./waiting.js";
  * after the previous one's FinishAck). The agent has two slots so that a free credit is always
  * on the server before the next task is created. Baseline: a unary GetCurrentUser round trip on
  * the same kind of connection (gRPC over one HTTP/2 connection), same server, same run.
+ * serverArgs go to the server (store-compare.ts runs it with --store mongodb://…).
  */
-export async function runDispatchLatency(options: BenchOptions): Promise<BenchResult> {
-  const server = await startMottainaiServer({ nodeFlags: options.serverNodeFlags });
+export async function runDispatchLatency(options: BenchOptions, serverArgs: string[] = []): Promise<BenchResult> {
+  const server = await startMottainaiServer({ nodeFlags: options.serverNodeFlags, args: serverArgs });
   const api = createApi(server.url, server.adminToken);
   try {
     const secret = await createRegistrationSecret(api, "bench dispatch");

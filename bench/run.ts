@@ -14,6 +14,7 @@ import { runLibvirtTask } from "./libvirt-task.js";
 import { runLogThroughput } from "./log-throughput.js";
 import { runNamespacePublish } from "./namespace-publish.js";
 import { formatTable, type BenchResult, type BenchRow } from "./report.js";
+import { runStoreCompare } from "./store-compare.js";
 import { runThroughput } from "./throughput.js";
 
 const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<BenchResult>> = {
@@ -26,6 +27,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   libvirt: runLibvirtTask,
   namespaces: runNamespacePublish,
   transfer: runArtefactTransfer,
+  stores: runStoreCompare,
 };
 
 async function main(): Promise<number> {

@@ -17,10 +17,14 @@ const DISCONNECT_SETTLE_MS = 1000;
  * options.throughputTasks tasks with createInFlight CreateTask calls in flight; timed from the
  * first CreateTask to the last FinishAck (the server sends it after the task is stored as done).
  * Baseline: the rate of the same CreateTask calls into the same server once the agents left.
+ * store.args go to the server (store-compare.ts runs it with --store mongodb://…).
  */
-export async function runThroughput(options: BenchOptions): Promise<BenchResult> {
+export async function runThroughput(
+  options: BenchOptions,
+  store: { args: string[]; name: string } = { args: [], name: "SQLite" },
+): Promise<BenchResult> {
   const n = options.throughputTasks;
-  const server = await startMottainaiServer({ nodeFlags: options.serverNodeFlags });
+  const server = await startMottainaiServer({ nodeFlags: options.serverNodeFlags, args: store.args });
   const api = createApi(server.url, server.adminToken);
   const agents: SimAgent[] = [];
   try {
@@ -65,7 +69,7 @@ export async function runThroughput(options: BenchOptions): Promise<BenchResult>
       rows: [benchRow("throughput created→done", n / elapsed, "tasks/s", { op: ">=", target: 1000 }, baseline)],
       notes: [
         `throughput: ${n} fake tasks, ${options.throughputAgents} agents × ${options.throughputSlots} slots, ` +
-          `${options.createInFlight} CreateTask calls in flight, SQLite; baseline = CreateTask rate into the same server with no agents.`,
+          `${options.createInFlight} CreateTask calls in flight, ${store.name}; baseline = CreateTask rate into the same server with no agents.`,
       ],
     };
   } finally {
