@@ -399,6 +399,34 @@ describe("agent stream protocol (scripted in-process server)", function () {
     assert.equal(finished.logSize, 100_000n);
   });
 
+  it("with several servers, moves to the next one when its stream is lost and re-claims its attempt there", async () => {
+    const second = new ScriptedServer();
+    await second.start();
+    try {
+      const { stream } = await connect({ transport: undefined, servers: [server.url, second.url], credential: "secret-cred" });
+      assign(stream, "f1", { type: "fake", environment: ["FAKE_OUTPUT_BYTES=5000", "FAKE_SLEEP_MS=300"] });
+      await stream.expect("status");
+      const first = await stream.expect("log", ["status"]);
+      stream.send({ case: "logAck", value: { ref: ref("f1"), committedOffset: BigInt(first.data.length) } });
+      stream.fail(Code.Unavailable, "server killed");
+
+      const moved = await second.accept();
+      assert.equal(moved.authorization, "Bearer secret-cred");
+      const hello = await moved.expect("hello");
+      assert.deepEqual(
+        hello.running.map((r) => r.ref?.taskId),
+        ["f1"],
+      );
+      moved.welcome({ keep: [ref("f1")] });
+      const { log, finished } = await moved.collect("f1", BigInt(first.data.length));
+      assert.equal(finished.result, TaskResult.SUCCESS);
+      assert.deepEqual(Buffer.concat([Buffer.from(first.data), log]), fakeOutput(5000));
+    } finally {
+      await Promise.all(agents.splice(0).map((a) => a.stop()));
+      await second.close();
+    }
+  });
+
   it("drops the attempts the welcome cancels and resends an unacknowledged report after a reconnect", async () => {
     const { stream } = await connect();
     assign(stream, "k1", { type: "fake", environment: ["FAKE_OUTPUT_BYTES=10"] });

@@ -52,8 +52,14 @@ export interface AgentOptions {
    * closed when run() ends.
    */
   transport?: Transport;
-  /** Server base URL; required when `transport` is absent. */
+  /** Server base URL; `server` or `servers` is required when `transport` is absent. */
   server?: string;
+  /**
+   * Several servers on one database: the agent connects to the first and, whenever its stream
+   * is lost, reconnects (after its backoff) to the next, wrapping around; its running attempts
+   * are re-claimed there. Overrides `server`.
+   */
+  servers?: readonly string[];
   /** Node credential; required when `transport` is absent. */
   credential?: string;
   logger: Logger;
@@ -218,6 +224,8 @@ class AgentRunner implements Agent {
   /** The agent's transport, also used with a task token per call for artefacts and inputs. */
   private readonly transport: Transport;
   private readonly closeTransport: () => void;
+  /** Moves the transport to the next server, returning its URL; undefined with one server. */
+  private readonly nextServer: (() => string) | undefined;
   private settings: Settings = { ...DEFAULT_SETTINGS };
   private session: Session | undefined;
   private heartbeatSequence = 0n;
@@ -247,14 +255,21 @@ class AgentRunner implements Agent {
     this.workDir = join(options.stateDir, "work");
     let transport = options.transport;
     let close = (): void => undefined;
+    let nextServer: (() => string) | undefined;
     if (!transport) {
-      if (options.server === undefined || options.credential === undefined) {
-        throw new TypeError("createAgent: give either transport, or server and credential");
+      if ((options.server === undefined && !options.servers?.length) || options.credential === undefined) {
+        throw new TypeError("createAgent: give either transport, or server (or servers) and credential");
       }
-      const created = createServerTransport({ server: options.server, credential: options.credential });
+      const created = createServerTransport({
+        server: options.server,
+        servers: options.servers,
+        credential: options.credential,
+      });
       transport = created.transport;
       close = created.close;
+      if ((options.servers?.length ?? 0) > 1) nextServer = created.next;
     }
+    this.nextServer = nextServer;
     this.closeTransport = close;
     this.transport = transport;
     this.client = createClient(AgentService, transport);
@@ -309,7 +324,8 @@ class AgentRunner implements Agent {
         }
         if (this.finishedStopping()) break;
         const delay = this.backoff.next();
-        this.logger.debug({ delayMs: delay }, "reconnecting");
+        const server = this.nextServer?.();
+        this.logger.debug({ delayMs: delay, ...(server ? { server } : {}) }, "reconnecting");
         await this.sleep(delay);
       }
     } catch (err) {

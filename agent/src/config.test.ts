@@ -33,7 +33,7 @@ describe("loadAgentConfig", () => {
 
   it("has defaults", () => {
     assert.deepEqual(load([]), {
-      server: "http://127.0.0.1:9090",
+      servers: ["http://127.0.0.1:9090"],
       registrationToken: undefined,
       name: "builder-1",
       stateDir: join(dir, ".mottainai/agent"),
@@ -77,7 +77,7 @@ describe("loadAgentConfig", () => {
       "debug",
     ]);
     assert.deepEqual(c, {
-      server: "https://ci.example.org:8443",
+      servers: ["https://ci.example.org:8443"],
       registrationToken: "reg-123",
       name: "node-7",
       stateDir: join(dir, "state"),
@@ -108,7 +108,7 @@ describe("loadAgentConfig", () => {
       MOTTAINAI_AGENT_CAPACITY: "3",
       MOTTAINAI_AGENT_LOG_LEVEL: "warn",
     });
-    assert.equal(c.server, "http://10.0.0.1:9090");
+    assert.deepEqual(c.servers, ["http://10.0.0.1:9090"]);
     assert.equal(c.registrationToken, "t");
     assert.equal(c.name, "env-node");
     assert.equal(c.stateDir, "/var/lib/mottainai");
@@ -136,7 +136,7 @@ describe("loadAgentConfig", () => {
     );
     const c = load(["--config", path]);
     assert.deepEqual(c, {
-      server: "http://file:9090",
+      servers: ["http://file:9090"],
       registrationToken: "from-file",
       name: "file-node",
       stateDir: join(dir, "st"),
@@ -162,16 +162,30 @@ describe("loadAgentConfig", () => {
     const path = file("server: http://file:1\nname: file-node\ncapacity: 6\nlog_level: error\nlabel:\n  a: file\n");
     const env = { MOTTAINAI_AGENT_SERVER: "http://env:2", MOTTAINAI_AGENT_CAPACITY: "3" };
     const c = load(["--config", path, "--capacity", "9", "--label", "b=flag"], env);
-    assert.equal(c.server, "http://env:2");
+    assert.deepEqual(c.servers, ["http://env:2"]);
     assert.equal(c.capacity, 9);
     assert.equal(c.name, "file-node");
     assert.equal(c.logLevel, "error");
     assert.deepEqual(c.labels, { b: "flag" }, "a list from a higher source replaces the lower one");
-    assert.equal(
-      load(["--config", path], { MOTTAINAI_AGENT_SERVER: "" }).server,
-      "http://file:1",
+    assert.deepEqual(
+      load(["--config", path], { MOTTAINAI_AGENT_SERVER: "" }).servers,
+      ["http://file:1"],
       "an empty variable counts as unset",
     );
+  });
+
+  it("takes a comma-separated list of servers", () => {
+    assert.deepEqual(load(["--server", "http://a:1, http://b:2,https://c:3"]).servers, [
+      "http://a:1",
+      "http://b:2",
+      "https://c:3",
+    ]);
+    assert.deepEqual(load([], { MOTTAINAI_AGENT_SERVER: "http://a:1,http://b:2" }).servers, ["http://a:1", "http://b:2"]);
+    fails(
+      ["--server", "http://a:1,ftp://b"],
+      '--server: expected an http:// or https:// URL such as "http://127.0.0.1:9090", got "ftp://b"',
+    );
+    fails(["--server", ","], "--server: expected at least one server URL");
   });
 
   it("names the flag, variable or key of a bad value", () => {

@@ -24,8 +24,12 @@ export interface QueueConfig {
 
 /** Typed agent configuration, parsed once in main.ts and passed down. */
 export interface AgentConfig {
-  /** Server base URL (gRPC over h2c, or TLS with https). Default http://127.0.0.1:9090. */
-  server: string;
+  /**
+   * Server base URLs (gRPC over h2c, or TLS with https), from a comma-separated list: the agent
+   * connects to the first and moves to the next whenever its stream is lost (several servers
+   * on one database). Default [http://127.0.0.1:9090].
+   */
+  servers: string[];
   /** Registration token, needed only while no credential is stored. */
   registrationToken: string | undefined;
   /** Node name used at registration. Default the host name. */
@@ -80,7 +84,8 @@ export const AGENT_USAGE = `Usage: mottainai-agent [options]
 
 Runs tasks for a Mottainai server over one persistent stream.
 
-  --server URL               server base URL (default http://127.0.0.1:9090)     MOTTAINAI_AGENT_SERVER
+  --server URL[,URL…]        server base URLs; on a lost stream the agent       MOTTAINAI_AGENT_SERVER
+                             moves to the next (default http://127.0.0.1:9090)
   --registration-token T     token exchanged for a node credential on first start MOTTAINAI_AGENT_REGISTRATION_TOKEN
   --name N                   node name (default: the host name)                    MOTTAINAI_AGENT_NAME
   --state-dir DIR            credential, workspaces, spill (default ./.mottainai/agent) MOTTAINAI_AGENT_STATE_DIR
@@ -312,18 +317,24 @@ export function loadAgentConfig(
   };
 
   const serverRaw = scalar("server");
-  const server = serverRaw?.value ?? "http://127.0.0.1:9090";
+  const servers = (serverRaw?.value ?? "http://127.0.0.1:9090")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (serverRaw) {
-    let url: URL | undefined;
-    try {
-      url = new URL(serverRaw.value);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
-      throw new ConfigError(
-        `${serverRaw.source}: expected an http:// or https:// URL such as "http://127.0.0.1:9090", got "${serverRaw.value}"`,
-      );
+    if (servers.length === 0) throw new ConfigError(`${serverRaw.source}: expected at least one server URL`);
+    for (const value of servers) {
+      let url: URL | undefined;
+      try {
+        url = new URL(value);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.host === "") {
+        throw new ConfigError(
+          `${serverRaw.source}: expected an http:// or https:// URL such as "http://127.0.0.1:9090", got "${value}"`,
+        );
+      }
     }
   }
 
@@ -405,7 +416,7 @@ export function loadAgentConfig(
   const libvirt = loadLibvirtConfig(scalar, executors.includes("libvirt"));
 
   return {
-    server,
+    servers,
     registrationToken,
     name,
     stateDir,

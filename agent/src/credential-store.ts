@@ -84,6 +84,8 @@ export interface ObtainCredentialOptions {
   signal?: AbortSignal;
   /** Delays between registration attempts while the server is unreachable. */
   backoff?: BackoffOptions;
+  /** Called after a transient failure, before the next attempt (moves to the next server of a list). */
+  onRetry?: () => void;
   timers?: AgentTimers;
 }
 
@@ -141,6 +143,7 @@ export async function obtainCredential(options: ObtainCredentialOptions): Promis
       if (!TRANSIENT.has(ce.code)) throw new AgentFatalError(`registration refused: ${ce.rawMessage}`, ce.code);
       const delay = backoff.next();
       logger.warn({ code: Code[ce.code], retryInMs: delay }, `cannot register yet: ${ce.rawMessage}`);
+      options.onRetry?.();
       await new Promise<void>((resolve) => {
         const handle = timers.setTimeout(done, delay);
         function done(): void {

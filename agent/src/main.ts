@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   logger.info(
     {
       version,
-      server: config.server,
+      servers: config.servers,
       nodeName: config.name,
       stateDir: config.stateDir,
       capacity: config.capacity,
@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     },
     "mottainai-agent starting",
   );
-  const registration = createServerTransport({ server: config.server });
+  const registration = createServerTransport({ servers: config.servers });
   let credential: string;
   try {
     credential = (
@@ -78,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
         hostname: hostname(),
         registrationToken: config.registrationToken,
         transport: registration.transport,
+        onRetry: () => void registration.next(),
         logger,
         signal: abort.signal,
       })
@@ -142,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const agent = createAgent({
-    server: config.server,
+    servers: config.servers,
     credential,
     logger,
     stateDir: config.stateDir,

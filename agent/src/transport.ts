@@ -4,7 +4,12 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 /** Options of createServerTransport. */
 export interface ServerTransportOptions {
   /** Server base URL, e.g. http://127.0.0.1:9090 (h2c) or https://… (TLS). */
-  server: string;
+  server?: string;
+  /**
+   * Several servers on one database, tried in this order (next() moves on, wrapping around);
+   * overrides `server`.
+   */
+  servers?: readonly string[];
   /** Node credential sent as `authorization: Bearer …` on every call; none when absent. */
   credential?: string;
   /** HTTP/2 PING interval that detects a dead connection while the stream is idle. Default 10 s. */
@@ -13,8 +18,16 @@ export interface ServerTransportOptions {
 
 /** A transport and the function that closes its HTTP/2 connection. */
 export interface ServerTransport {
+  /** Calls go to the current server. */
   transport: Transport;
-  /** Closes the connection and every stream on it. Idempotent. */
+  /** The current server's URL. */
+  current(): string;
+  /**
+   * Moves to the next server of the list (a no-op with one) and returns its URL; calls made
+   * from then on go there.
+   */
+  next(): string;
+  /** Closes every connection and every stream on them. Idempotent. */
   close(): void;
 }
 
@@ -32,18 +45,43 @@ export function bearerInterceptor(credential: string): Interceptor {
 /**
  * The agent's transport to the server: gRPC over HTTP/2 (h2c for http:// URLs), one
  * connection kept alive with PING frames so that a silently dead peer is noticed within
- * about two ping intervals, with the bearer credential when given.
+ * about two ping intervals, with the bearer credential when given. With several servers, one
+ * connection at a time, to the current one.
  */
 export function createServerTransport(options: ServerTransportOptions): ServerTransport {
   const pingIntervalMs = options.pingIntervalMs ?? 10_000;
-  const sessionManager = new Http2SessionManager(options.server, { pingIntervalMs, pingTimeoutMs: pingIntervalMs });
-  const transport = createGrpcTransport({
-    baseUrl: options.server,
-    sessionManager,
-    // Never ask for gzip: the agent's bulk traffic is task inputs (tarballs, packages, images),
-    // which gzip cannot shrink but would cost the server a CPU core per 50 MB/s.
-    acceptCompression: [],
-    interceptors: options.credential !== undefined ? [bearerInterceptor(options.credential)] : [],
-  });
-  return { transport, close: () => sessionManager.abort() };
+  const servers = options.servers?.length ? [...options.servers] : [options.server ?? "http://127.0.0.1:9090"];
+  const interceptors = options.credential !== undefined ? [bearerInterceptor(options.credential)] : [];
+  const open = (server: string) => {
+    const sessionManager = new Http2SessionManager(server, { pingIntervalMs, pingTimeoutMs: pingIntervalMs });
+    return { sessionManager, transport: createGrpcTransport({ baseUrl: server, sessionManager, interceptors }) };
+  };
+  // One connection per server, opened when first used and kept: calls still running on the
+  // previous server (an artefact upload) are not cut when the agent moves on.
+  const connections = new Map<string, ReturnType<typeof open>>();
+  let index = 0;
+  const connection = () => {
+    const server = servers[index] as string;
+    let c = connections.get(server);
+    if (!c) {
+      c = open(server);
+      connections.set(server, c);
+    }
+    return c;
+  };
+  const transport: Transport = {
+    unary: (...args) => connection().transport.unary(...args),
+    stream: (...args) => connection().transport.stream(...args),
+  };
+  return {
+    transport,
+    current: () => servers[index] as string,
+    next() {
+      index = (index + 1) % servers.length;
+      return servers[index] as string;
+    },
+    close() {
+      for (const c of connections.values()) c.sessionManager.abort();
+    },
+  };
 }

@@ -72,7 +72,7 @@ describe("loadServerConfig", () => {
       message: "--s3-bucket (MOTTAINAI_S3_BUCKET) is required with --blobs s3",
     });
     assert.throws(() => loadServerConfig([], { MOTTAINAI_BLOBS: "gridfs" }), {
-      message: 'MOTTAINAI_BLOBS: expected local or s3, got "gridfs"',
+      message: /^MOTTAINAI_BLOBS: gridfs keeps blobs in the MongoDB database of --store, but the store is sqlite/,
     });
     assert.throws(() => loadServerConfig(["--blobs", "s3", "--s3-endpoint", "127.0.0.1:7480", "--s3-bucket", "b1b"], {}), {
       message: '--s3-endpoint: expected an http(s) URL such as "http://127.0.0.1:7480", got "127.0.0.1:7480"',

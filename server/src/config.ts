@@ -33,10 +33,18 @@ export interface ServerConfig {
    * before those leases can expire. Default lease TTL + 10 s (the agent's longest backoff).
    */
   restartGraceMs: number;
+  /**
+   * With a MongoDB store (which several servers may share), how often the event log is read for
+   * the events other servers appended (EventFeed). Default 200 ms; unused with SQLite.
+   */
+  eventPollIntervalMs: number;
   /** Metadata store: embedded SQLite under dataDir (the default) or a MongoDB database. */
   store: StoreConfig;
-  /** Blob store backend: "local" (a directory under dataDir, the default) or "s3". */
-  blobs: "local" | "s3";
+  /**
+   * Blob store backend: "local" (a directory under dataDir, the default), "s3", or "gridfs"
+   * (GridFS in the MongoDB database of --store, which must then be MongoDB).
+   */
+  blobs: "local" | "s3" | "gridfs";
   /** Where the "s3" backend stores blobs (set exactly when blobs is "s3"). */
   s3?: S3Config;
   /** Largest file accepted by any upload (artefacts, namespace and storage files). Default 10 GiB. */
@@ -93,6 +101,7 @@ const OPTIONS = {
   "max-infra-retries": { type: "string" },
   "cancel-grace": { type: "string" },
   "restart-grace": { type: "string" },
+  "event-poll-interval": { type: "string" },
   store: { type: "string" },
   blobs: { type: "string" },
   "s3-endpoint": { type: "string" },
@@ -122,6 +131,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "max-infra-retries": "MOTTAINAI_MAX_INFRA_RETRIES",
   "cancel-grace": "MOTTAINAI_CANCEL_GRACE",
   "restart-grace": "MOTTAINAI_RESTART_GRACE",
+  "event-poll-interval": "MOTTAINAI_EVENT_POLL_INTERVAL",
   store: "MOTTAINAI_STORE",
   blobs: "MOTTAINAI_BLOBS",
   "s3-endpoint": "MOTTAINAI_S3_ENDPOINT",
@@ -225,8 +235,8 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     maxInfraRetries: integer("max-infra-retries", 2, 0),
     cancelGraceMs: duration("cancel-grace", 1000, 0),
     restartGraceMs: duration("restart-grace", leaseTtlMs + 10_000, 0),
-    store: storeConfig(raw("store")),
-    ...blobConfig(raw),
+    eventPollIntervalMs: duration("event-poll-interval", 200, 10),
+    ...storeAndBlobConfig(raw),
     maxUploadBytes: size("max-upload-size", 10 * 1024 ** 3),
     blobRetentionMs: duration("blob-retention", 24 * 3_600_000, 0),
     gcIntervalMs: duration("gc-interval", 3_600_000, 0),
@@ -272,7 +282,12 @@ function blobConfig(raw: Raw): Pick<ServerConfig, "blobs" | "s3"> {
     if (stray) throw new ConfigError(`${stray.source}: only used with --blobs s3 (the blob store is local)`);
     return { blobs: "local" };
   }
-  if (backend.value !== "s3") throw new ConfigError(`${backend.source}: expected local or s3, got "${backend.value}"`);
+  if (backend.value === "gridfs") {
+    const stray = s3Keys.map(raw).find((r) => r !== undefined);
+    if (stray) throw new ConfigError(`${stray.source}: only used with --blobs s3 (the blob store is gridfs)`);
+    return { blobs: "gridfs" };
+  }
+  if (backend.value !== "s3") throw new ConfigError(`${backend.source}: expected local, s3 or gridfs, got "${backend.value}"`);
   const endpoint = raw("s3-endpoint");
   if (!endpoint) throw new ConfigError("--s3-endpoint (MOTTAINAI_S3_ENDPOINT) is required with --blobs s3");
   let url: URL | undefined;
@@ -306,6 +321,18 @@ function blobConfig(raw: Raw): Pick<ServerConfig, "blobs" | "s3"> {
       secretAccessKey: secretKey?.value,
     },
   };
+}
+
+/** --store and --blobs together: GridFS lives in the store's MongoDB database. */
+function storeAndBlobConfig(raw: Raw): Pick<ServerConfig, "store" | "blobs" | "s3"> {
+  const store = storeConfig(raw("store"));
+  const blobs = blobConfig(raw);
+  if (blobs.blobs === "gridfs" && store.backend !== "mongodb") {
+    throw new ConfigError(
+      `${raw("blobs")?.source}: gridfs keeps blobs in the MongoDB database of --store, but the store is ${store.backend}; set --store mongodb://…`,
+    );
+  }
+  return { store, ...blobs };
 }
 
 /** --store: "sqlite" or a MongoDB connection string with a host. */

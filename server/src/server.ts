@@ -84,13 +84,22 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   logger.info({ store: config.store.backend }, "metadata store open");
   const adminToken = await bootstrapAdmin(store, Date.now());
   if (adminToken) writeFileSync(config.adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
-  const events = new EventBus(store.events);
+  // A MongoDB database may be shared by several servers: events, dispatch and logs then work
+  // across them (docs/mongodb.md, "Running several servers").
+  const shared = config.store.backend === "mongodb";
+  const events = new EventBus(
+    store.events,
+    Date.now,
+    shared ? { logger: logger.child({ component: "event-feed" }), pollIntervalMs: config.eventPollIntervalMs } : undefined,
+  );
+  await events.start();
   const blobs = blobStore.blobs;
   const logs = new TaskLogStore({
     dir: join(config.dataDir, "logs"),
     segments: store.logSegments,
     blobs,
     logger: logger.child({ component: "task-logs" }),
+    shared,
   });
   const publisher = new NamespacePublisher({ store: store.namespaces, events });
   const scheduler = new Scheduler({
@@ -103,6 +112,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     restartGraceMs: config.restartGraceMs,
     disconnectGraceMs: config.heartbeatIntervalMs,
     maxInfraRetries: config.maxInfraRetries,
+    shared,
   });
   await scheduler.start();
 
@@ -142,6 +152,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
   blobCollector.start();
   const stopBackground = async () => {
+    await events.close();
     await tagMoves.close();
     await deliveryWorker.close();
     await blobCollector.close();
@@ -151,7 +162,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     readMaxBytes: READ_MAX_BYTES,
     interceptors: [createAuthenticator(store)],
     routes: (router) => {
-      router.service(TaskService, createTaskService({ store, scheduler, logs, events }));
+      router.service(
+        TaskService,
+        createTaskService({
+          store,
+          scheduler,
+          logs,
+          events,
+          remoteLogPollMs: shared ? config.eventPollIntervalMs : 0,
+        }),
+      );
       router.service(AgentService, createAgentService(scheduler, config, logger.child({ component: "agent-stream" })));
       router.service(NodeService, createNodeService(store, scheduler, events));
       router.service(EventService, createEventService(store, events));

@@ -10,8 +10,12 @@ export interface TagMoveFeedOptions {
   store: DeliveryStore;
   /** The event log, read from the delivery cursor on. */
   eventLog: Pick<EventStore, "listAfter" | "lastSequence">;
-  /** Live notifications of new events, and where delivery.queued/superseded are published. */
-  bus: Pick<EventBus, "listen" | "publish">;
+  /**
+   * Live notifications of new events, and where delivery.queued/superseded are published. The
+   * log is read only up to its watermark (when it has one): on a store several servers share, a
+   * later event can be readable before an earlier one, and the cursor must not pass the gap.
+   */
+  bus: Pick<EventBus, "listen" | "publish"> & Partial<Pick<EventBus, "watermark">>;
   /** Called after deliveries were queued (DeliveryWorker.notify). */
   onQueued(): void;
   logger: Logger;
@@ -85,8 +89,9 @@ export class TagMoveFeed {
   }
 
   private async catchUp(): Promise<void> {
+    const upTo = this.options.bus.watermark?.() ?? Number.MAX_SAFE_INTEGER;
     for (;;) {
-      const page = await this.options.eventLog.listAfter(this.cursor, PAGE);
+      const page = (await this.options.eventLog.listAfter(this.cursor, PAGE)).filter((e) => e.sequence <= upTo);
       if (page.length === 0) return;
       let queued = false;
       for (const event of page) {

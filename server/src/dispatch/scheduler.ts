@@ -3,6 +3,7 @@ import { executorForTaskType, TASK_TYPES } from "@mottainai/proto";
 import { generateSecret, hashSecret, newId } from "../auth/secrets.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
+import type { EventRecord } from "../store/event-store.js";
 import type { NodeRecord } from "../store/node-store.js";
 import type { Store } from "../store/store.js";
 import type { TaskOutcome, TaskRecord, TaskState } from "../store/task-store.js";
@@ -34,6 +35,14 @@ export interface SchedulerOptions {
   onSuccess?: (task: TaskRecord) => Promise<string>;
   /** How often expired leases are looked for and heartbeats written. Default lease TTL / 10, 50 ms to 1 s. */
   sweepIntervalMs?: number;
+  /**
+   * Other servers share the store (and `events` is a shared EventBus). The scheduler then also
+   * reacts to their events: new or requeued work wakes dispatch, a stop requested elsewhere is
+   * pushed to the agent if it is connected here, drain and removal of a node reach its stream.
+   * Every sweep also looks for waiting work (a safety net for an event the feed moved past).
+   * Default false.
+   */
+  shared?: boolean;
   now?: () => number;
 }
 
@@ -103,6 +112,9 @@ export class Scheduler {
   private dispatching = false;
   private dirty = false;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private unlisten: (() => void) | undefined;
+  /** Attempts a stop-requested cancel was pushed for (so the event of the same stop is not pushed again). */
+  private readonly stopPushed = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly o: SchedulerOptions) {
@@ -133,12 +145,47 @@ export class Scheduler {
       interval,
     );
     this.sweepTimer.unref();
+    if (this.o.shared) this.unlisten = this.o.events.listen((e) => this.onSharedEvent(e));
     this.kick(true);
+  }
+
+  /** What another server (or this one) did that concerns this server's agents. */
+  private onSharedEvent(e: EventRecord): void {
+    switch (e.type) {
+      case "task.created":
+      case "task.restarted":
+      case "task.requeued":
+        this.kick(true);
+        return;
+      case "task.stop": {
+        const task = e.payload as TaskRecord | null;
+        if (!task?.leaseId) return;
+        const key = { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId };
+        const session = this.sessions.get(task.nodeId);
+        if (!session || this.stopPushed.has(keyOf(key))) return;
+        this.stopPushed.add(keyOf(key));
+        session.outbox.cancel(key, "stop-requested");
+        return;
+      }
+      case "node.drained":
+      case "node.resumed": {
+        const node = e.payload as NodeRecord | null;
+        const session = node && this.sessions.get(node.id);
+        if (session && session.node.draining !== node.draining) this.setDraining({ ...session.node, draining: node.draining });
+        return;
+      }
+      case "node.removed":
+        if (this.sessions.has(e.subjectId)) this.forget(e.subjectId);
+        return;
+      default:
+        return;
+    }
   }
 
   /** Stops the sweep and ends every agent stream; agents reconnect to the next server. */
   close(): void {
     clearInterval(this.sweepTimer);
+    this.unlisten?.();
     for (const session of this.sessions.values()) {
       session.closed = true;
       session.outbox.close();
@@ -146,9 +193,16 @@ export class Scheduler {
     this.sessions.clear();
   }
 
-  /** Whether the node has a live stream. */
-  isOnline(nodeId: string): boolean {
-    return this.sessions.has(nodeId);
+  /**
+   * Whether the node has a live stream: here, or (with other servers, given its record) on
+   * another server that recorded its connection or a heartbeat within two disconnect graces
+   * and a sweep.
+   */
+  isOnline(nodeId: string, node?: NodeRecord): boolean {
+    if (this.sessions.has(nodeId)) return true;
+    if (!this.o.shared || !node) return false;
+    const window = 2 * this.o.disconnectGraceMs + (this.o.sweepIntervalMs ?? 1000);
+    return Math.max(node.connectTime, node.lastHeartbeatTime) > this.now() - window;
   }
 
   /** Ids of the tasks running on the node, from the live view. */
@@ -186,7 +240,7 @@ export class Scheduler {
     const reconciliation: Reconciliation = { keep: [], cancel: [] };
     const reportedKeys = new Set(reported.map(keyOf));
     for (const key of reported) {
-      const active = this.active.get(keyOf(key));
+      const active = this.active.get(keyOf(key)) ?? (await this.adopt(node.id, key, outbox));
       if (active && active.key.leaseId === key.leaseId && active.nodeId === node.id) {
         reconciliation.keep.push(active.key);
         session.runningByQueue.set(active.queue, (session.runningByQueue.get(active.queue) ?? 0) + 1);
@@ -208,14 +262,48 @@ export class Scheduler {
   }
 
   /**
+   * An attempt another server dispatched (or ran until its agent moved here), taken over when
+   * the store still holds it under this node and lease: the leases are in the shared store, so
+   * an agent whose server died re-claims its attempts on any other.
+   */
+  private async adopt(nodeId: string, key: AttemptKey, outbox: AgentOutbox): Promise<ActiveAttempt | undefined> {
+    const task = await this.o.store.tasks.get(key.taskId);
+    if (!task || task.nodeId !== nodeId || task.attempt !== key.attempt || task.leaseId !== key.leaseId) return undefined;
+    if (task.status !== "setup" && task.status !== "running" && task.status !== "stop") return undefined;
+    const current = (await this.o.store.tasks.attempts(task.id)).find((a) => a.number === task.attempt);
+    const active: ActiveAttempt = {
+      key: { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId },
+      nodeId,
+      queue: task.queue,
+      logBase: current?.logBase ?? 0,
+      deadline: deadlineOf(task, current?.startTime ?? this.now()),
+    };
+    this.active.set(keyOf(active.key), active);
+    // A stop requested while the agent was between servers: sent after the welcome.
+    if (task.status === "stop") {
+      this.stopPushed.add(keyOf(active.key));
+      outbox.cancel(active.key, "stop-requested");
+    }
+    this.o.logger.info({ taskId: task.id, attempt: task.attempt, nodeId }, "re-claimed an attempt another server dispatched");
+    return active;
+  }
+
+  /**
    * Forgets a closed stream. Its attempts' leases are brought forward to expire within the
    * disconnect grace: an agent that comes back in time re-claims them, a dead one loses them.
-   * A stream replaced by a newer one of the same node, or closed by close(), changes nothing.
+   * A stream replaced by a newer one of the same node (here, or with other servers on another
+   * server), or closed by close(), changes nothing.
    */
   async disconnect(session: AgentSession): Promise<void> {
     session.closed = true;
     if (this.sessions.get(session.node.id) === session) {
       this.sessions.delete(session.node.id);
+      // With other servers, the agent may already have reconnected to one of them (this server
+      // noticed the lost stream late): its leases are that server's to renew.
+      if (this.o.shared) {
+        const now = await this.o.store.nodes.get(session.node.id);
+        if (now && now.connectTime > session.node.connectTime) return;
+      }
       await this.o.store.tasks.shortenLeases(session.node.id, this.now() + this.o.disconnectGraceMs);
       await this.o.events.publish("node.disconnected", session.node.id, { kind: "node", value: session.node });
     }
@@ -294,9 +382,10 @@ export class Scheduler {
     }
     const stopping = await this.o.store.tasks.requestStop(task.id, now);
     if (!stopping) return false;
-    await this.publishTask("task.stop", stopping);
     const key = { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId };
+    this.stopPushed.add(keyOf(key));
     this.sessions.get(task.nodeId)?.outbox.cancel(key, "stop-requested");
+    await this.publishTask("task.stop", stopping);
     return true;
   }
 
@@ -453,12 +542,15 @@ export class Scheduler {
   private async assign(session: AgentSession, task: TaskRecord): Promise<boolean> {
     const now = this.now();
     const key: AttemptKey = { taskId: task.id, attempt: task.attempt + 1, leaseId: newId() };
-    let logBase = task.attempt === 0 ? 0 : await this.o.logs.size(task.id);
+    // A later attempt's output follows a marker line, appended only once the claim is won: with
+    // other servers, a server that loses the race must not have written to the log.
+    const previousSize = task.attempt === 0 ? 0 : await this.o.logs.size(task.id);
+    let marker: Buffer | undefined;
     if (key.attempt > 1) {
-      const newline = logBase > 0 && (await this.o.logs.read(task.id, logBase - 1, 1))[0] !== 0x0a ? "\n" : "";
-      const marker = `${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`;
-      logBase = await this.o.logs.append(task.id, logBase, Buffer.from(marker));
+      const newline = previousSize > 0 && (await this.o.logs.read(task.id, previousSize - 1, 1))[0] !== 0x0a ? "\n" : "";
+      marker = Buffer.from(`${newline}--- attempt ${key.attempt} on ${session.node.name} ---\n`);
     }
+    const logBase = previousSize + (marker?.length ?? 0);
     // The attempt's task token: only its hash is stored; the secret travels once, in the assignment.
     const taskToken = generateSecret("mtt");
     const assigned = await this.o.store.tasks.assign({
@@ -472,6 +564,7 @@ export class Scheduler {
       now,
     });
     if (!assigned) return false;
+    if (marker) await this.o.logs.append(task.id, previousSize, marker);
     session.credit--;
     this.lastServed.set(task.ownerId, ++this.serveCounter);
     session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
@@ -538,9 +631,10 @@ export class Scheduler {
       now: this.now(),
       ...end,
     });
-    this.active.delete(keyOf(active.key));
+    const tracked = this.active.delete(keyOf(active.key));
+    this.stopPushed.delete(keyOf(active.key));
     const session = this.sessions.get(active.nodeId);
-    if (session) {
+    if (session && tracked) {
       const running = (session.runningByQueue.get(active.queue) ?? 1) - 1;
       session.runningByQueue.set(active.queue, Math.max(0, running));
     }
@@ -576,8 +670,9 @@ export class Scheduler {
       this.heartbeats = new Map();
       await this.o.store.nodes.setHeartbeats(batch);
     }
-    // Tasks whose eta passed become dispatchable without any other event.
-    this.kick();
+    // Tasks whose eta passed become dispatchable without any other event; with other servers,
+    // this also finds work whose event this server missed.
+    this.kick(this.o.shared);
     for (const active of this.active.values()) {
       if (active.deadline !== 0 && active.deadline <= now) {
         active.deadline = 0;
@@ -585,8 +680,15 @@ export class Scheduler {
       }
     }
     for (const task of await this.o.store.tasks.listExpiredLeases(this.now())) {
-      const active = this.active.get(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId }));
-      if (!active) continue;
+      // An attempt another server tracked (it may be dead) is ended here: the store's
+      // compare-and-set on the lease lets only one server end it.
+      const active = this.active.get(keyOf({ taskId: task.id, attempt: task.attempt, leaseId: task.leaseId })) ?? {
+        key: { taskId: task.id, attempt: task.attempt, leaseId: task.leaseId },
+        nodeId: task.nodeId,
+        queue: task.queue,
+        logBase: 0,
+        deadline: 0,
+      };
       this.sessions.get(active.nodeId)?.outbox.cancel(active.key, "lease-lost");
       await this.loseAttempt(active, "lease expired: the agent stopped renewing it");
     }

@@ -87,4 +87,29 @@ describe("TaskLogStore", () => {
     assert.equal(await blobs.stat(segment!.sha256), undefined);
     assert.equal(await logs.size("b"), 0);
   });
+
+  it("shared: every append is a segment other servers see at once, and a log continues on another server", async () => {
+    const shared = (name: string) =>
+      new TaskLogStore({
+        dir: join(dir, name),
+        segments: store.logSegments,
+        blobs,
+        logger: pino({ level: "silent" }),
+        shared: true,
+      });
+    const a = shared("a");
+    const b = shared("b");
+    assert.equal(await a.append("t", 0, Buffer.from("hello ")), 6);
+    assert.equal(await b.size("t"), 6, "acknowledged bytes are in the shared store");
+    assert.equal(await readAll(b, "t"), "hello ");
+    // Server a died; the agent resends from the committed offset through server b.
+    await assert.rejects(b.append("t", 3, Buffer.from("lo ")), { message: "log append at 3 but t has 6 bytes" });
+    assert.equal(await b.append("t", 6, Buffer.from("world\n")), 12);
+    assert.equal(await readAll(a, "t"), "hello world\n", "a reader's cached segment list is extended past its end");
+    assert.equal(await a.size("t"), 12);
+    assert.deepEqual(readdirSync(join(dir, "a")), [], "no live files");
+    await b.remove("t");
+    assert.equal(await b.size("t"), 0);
+    assert.deepEqual(await store.logSegments.list("t"), []);
+  });
 });

@@ -26,6 +26,11 @@ export interface TaskLogStoreOptions {
   logger: Logger;
   /** A live file is sealed into a blob once it reaches this size. Default 8 MiB. */
   segmentBytes?: number;
+  /**
+   * Other server processes append to and read the same logs (they share the metadata store and
+   * the blob store; see SharedLogs). Default false.
+   */
+  shared?: boolean;
 }
 
 /** One contiguous piece of a task's log: a live file, or a sealed blob. */
@@ -59,21 +64,29 @@ interface LogState {
 export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
   private readonly states = new Map<string, Promise<LogState>>();
   private readonly segmentBytes: number;
+  private readonly shared: SharedLogs | undefined;
 
   constructor(private readonly o: TaskLogStoreOptions) {
     super();
     this.setMaxListeners(0);
     this.segmentBytes = o.segmentBytes ?? 8 * 1024 * 1024;
     mkdirSync(o.dir, { recursive: true });
+    if (o.shared) this.shared = new SharedLogs(o.segments, o.blobs);
   }
 
   /** Bytes stored for the task (0 when it has no log). */
   async size(taskId: string): Promise<number> {
+    if (this.shared) return this.shared.size(taskId);
     return (await this.load(taskId)).size;
   }
 
   /** Appends data at offset, which must equal size(); returns the new size. */
   async append(taskId: string, offset: number, data: Uint8Array): Promise<number> {
+    if (this.shared) {
+      const size = await this.shared.append(taskId, offset, data);
+      this.emit("append", taskId);
+      return size;
+    }
     const state = await this.load(taskId);
     if (offset !== state.size) throw new Error(`log append at ${offset} but ${taskId} has ${state.size} bytes`);
     let live = state.parts[state.parts.length - 1];
@@ -92,8 +105,8 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
 
   /** Reads up to maxBytes from offset (possibly fewer: one part at a time); empty at the end. */
   async read(taskId: string, offset: number, maxBytes: number): Promise<Buffer> {
-    const state = await this.load(taskId);
-    const part = state.parts.find((p) => p.start <= offset && offset < p.start + p.length);
+    const parts = this.shared ? await this.shared.parts(taskId, offset) : (await this.load(taskId)).parts;
+    const part = parts.find((p) => p.start <= offset && offset < p.start + p.length);
     if (!part) return Buffer.alloc(0);
     const from = offset - part.start;
     const length = Math.min(maxBytes, part.length - from);
@@ -116,6 +129,7 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
    * holds only the logs of running tasks.
    */
   async seal(taskId: string): Promise<void> {
+    if (this.shared) return;
     const entry = this.load(taskId);
     const state = await entry;
     const live = state.parts[state.parts.length - 1];
@@ -126,6 +140,11 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
 
   /** Deletes the task's log: live files, segments, and blobs no other segment uses. */
   async remove(taskId: string): Promise<void> {
+    if (this.shared) {
+      this.shared.forget(taskId);
+      for (const sha256 of await this.o.segments.deleteTask(taskId)) await this.o.blobs.delete(sha256);
+      return;
+    }
     const state = await this.load(taskId);
     await state.sealing;
     rmSync(join(this.o.dir, taskId), { recursive: true, force: true });
@@ -184,6 +203,81 @@ export class TaskLogStore extends EventEmitter<{ append: [taskId: string] }> {
     });
   }
 }
+
+/** Most tasks whose segment lists SharedLogs keeps. */
+const SHARED_CACHE_TASKS = 1000;
+
+/**
+ * Task logs that several servers append to and read: an agent whose server died continues its
+ * log on another server at the committed offset, so what a server acknowledged must already be
+ * where every server finds it. Each append is stored as a sealed segment (a blob in the shared
+ * blob store, indexed in the shared segment store) before it returns; nothing lives in a local
+ * file. Segments are immutable and contiguous, so each task's list is kept and only the segments
+ * past its end are read (listFrom): size() and append() always ask the store for those, read()
+ * only when asked past the known end. One task's appends are serialized within the process;
+ * across processes only the server holding the attempt's lease appends (the scheduler's fencing).
+ */
+class SharedLogs {
+  private readonly cache = new Map<string, Part[]>();
+  private readonly appending = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly segments: LogSegmentStore,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async size(taskId: string): Promise<number> {
+    return end(await this.refresh(taskId));
+  }
+
+  append(taskId: string, offset: number, data: Uint8Array): Promise<number> {
+    const previous = this.appending.get(taskId) ?? Promise.resolve();
+    const result = previous.then(async () => {
+      const size = await this.size(taskId);
+      if (offset !== size) throw new Error(`log append at ${offset} but ${taskId} has ${size} bytes`);
+      if (data.length === 0) return size;
+      const info = await this.blobs.put([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+      await this.segments.add({ taskId, start: offset, length: data.length, sha256: info.sha256 });
+      return size + data.length;
+    });
+    const tail = result.catch(() => undefined);
+    this.appending.set(taskId, tail);
+    void tail.then(() => {
+      if (this.appending.get(taskId) === tail) this.appending.delete(taskId);
+    });
+    return result;
+  }
+
+  /** The task's parts, refreshed when offset lies past the known ones. */
+  async parts(taskId: string, offset: number): Promise<Part[]> {
+    const known = this.cache.get(taskId);
+    if (known && offset < end(known)) return known;
+    return this.refresh(taskId);
+  }
+
+  forget(taskId: string): void {
+    this.cache.delete(taskId);
+  }
+
+  /** Adds the segments past the known end (concurrent refreshes add each once). */
+  private async refresh(taskId: string): Promise<Part[]> {
+    let parts = this.cache.get(taskId);
+    if (!parts) {
+      if (this.cache.size >= SHARED_CACHE_TASKS) this.cache.clear();
+      parts = [];
+      this.cache.set(taskId, parts);
+    }
+    for (const s of await this.segments.listFrom(taskId, end(parts))) {
+      if (s.start === end(parts)) parts.push({ start: s.start, length: s.length, sha256: s.sha256, closed: true });
+    }
+    return parts;
+  }
+}
+
+const end = (parts: Part[]): number => {
+  const last = parts[parts.length - 1];
+  return last ? last.start + last.length : 0;
+};
 
 function readFileRange(file: string, from: number, length: number): Buffer {
   const buffer = Buffer.allocUnsafe(length);

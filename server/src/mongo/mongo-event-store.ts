@@ -1,6 +1,6 @@
 import type { Collection } from "mongodb";
 import type { EventRecord, EventStore } from "../store/event-store.js";
-import { type CounterDoc, fromPairs, nextValue, type Pairs, toPairs } from "./mongo-common.js";
+import { type CounterDoc, fromPairs, isDuplicateKey, nextValue, type Pairs, toPairs } from "./mongo-common.js";
 
 /**
  * An event document: `_id` is the sequence. The payload is stored as JSON text: it is an
@@ -23,8 +23,8 @@ export interface EventDoc {
  * Appends from this process are serialized: each resolves only after the previous one is stored,
  * so events are stored and announced (EventBus) in sequence order and a reader never sees a later
  * event of this process before an earlier one. Appends from other processes can still become
- * visible out of order (a reader may briefly see n+1 before n): tailing the log across servers
- * must allow for that gap (issue 7, several servers).
+ * visible out of order (a reader may briefly see n+1 before n): the EventFeed that tails the
+ * log across servers holds back behind such a gap for a bounded time.
  */
 export class MongoEventStore implements EventStore {
   private tail: Promise<unknown> = Promise.resolve();
@@ -36,17 +36,25 @@ export class MongoEventStore implements EventStore {
 
   append(event: Omit<EventRecord, "sequence">): Promise<EventRecord> {
     const stored = this.tail.then(async () => {
-      const sequence = await nextValue(this.counters, "events");
-      await this.events.insertOne({
-        _id: sequence,
-        time: event.time,
-        type: event.type,
-        subjectId: event.subjectId,
-        payloadKind: event.payloadKind,
-        payload: JSON.stringify(event.payload ?? null),
-        attributes: toPairs(event.attributes),
-      });
-      return { ...event, sequence };
+      // A sequence the counter handed out twice (jongodb's $inc is not atomic across
+      // connections) fails the insert on `_id`: take a fresh one.
+      for (let tries = 1; ; tries++) {
+        const sequence = await nextValue(this.counters, "events");
+        try {
+          await this.events.insertOne({
+            _id: sequence,
+            time: event.time,
+            type: event.type,
+            subjectId: event.subjectId,
+            payloadKind: event.payloadKind,
+            payload: JSON.stringify(event.payload ?? null),
+            attributes: toPairs(event.attributes),
+          });
+          return { ...event, sequence };
+        } catch (err) {
+          if (!isDuplicateKey(err) || tries >= 10) throw err;
+        }
+      }
     });
     this.tail = stored.catch(() => undefined);
     return stored;
@@ -67,6 +75,17 @@ export class MongoEventStore implements EventStore {
       payload: JSON.parse(d.payload),
       attributes: fromPairs(d.attributes),
     }));
+  }
+
+  /** A change stream of inserts into the events collection; see EventStore.watchAppends. */
+  watchAppends(onAppend: () => void, onUnavailable: (err: Error) => void): () => Promise<void> {
+    const stream = this.events.watch([{ $match: { operationType: "insert" } }]);
+    stream.on("change", () => onAppend());
+    stream.once("error", (err: Error) => {
+      onUnavailable(err);
+      void stream.close().catch(() => undefined);
+    });
+    return () => stream.close().catch(() => undefined);
   }
 
   async lastSequence(): Promise<number> {

@@ -32,6 +32,14 @@ export class MongoLogSegmentStore implements LogSegmentStore {
     return docs.map((d) => ({ taskId: d.taskId, start: d.start, length: d.length, sha256: d.sha256 }));
   }
 
+  async listFrom(taskId: string, start: number): Promise<LogSegmentRecord[]> {
+    const docs = await this.segments
+      .find({ taskId, start: { $gte: start } })
+      .sort({ start: 1 })
+      .toArray();
+    return docs.map((d) => ({ taskId: d.taskId, start: d.start, length: d.length, sha256: d.sha256 }));
+  }
+
   async deleteTask(taskId: string): Promise<string[]> {
     const digests = [...new Set((await this.segments.find({ taskId }).toArray()).map((d) => d.sha256))];
     await this.segments.deleteMany({ taskId });

@@ -10,7 +10,7 @@ import type {
   TaskStore,
   WaitingQuery,
 } from "../store/task-store.js";
-import { type CounterDoc, fromPairs, nextValue, type Pairs, toPairs } from "./mongo-common.js";
+import { type CounterDoc, fromPairs, isDuplicateKey, nextValue, type Pairs, toPairs } from "./mongo-common.js";
 
 /** A stored task definition: as TaskDefinition, with labels as pairs (see Pairs). */
 export type DefinitionDoc = Omit<TaskDefinition, "labels"> & { labels: Pairs };
@@ -35,8 +35,28 @@ export type TaskDoc = Omit<TaskRecord, "id" | "definition"> & {
 
 const ACTIVE: TaskState[] = ["setup", "running", "stop"];
 
-/** The collection's indexes (created at start by openMongoStore). */
-export async function createTaskIndexes(tasks: Collection<TaskDoc>): Promise<void> {
+/**
+ * A claim: the right to make one transition of one task, taken by inserting the document (its
+ * `_id` names the transition: `<task>:<attempt>` to dispatch that attempt, `<task>:<attempt>:<lease>:end`
+ * to end it). The unique `_id` lets exactly one inserter win even where findOneAndUpdate is not
+ * atomic across connections (the jongodb test server; docs/mongodb.md); on MongoDB it costs one
+ * insert and changes nothing.
+ */
+export interface ClaimDoc {
+  _id: string;
+  taskId: string;
+  time: number;
+}
+
+/**
+ * A claim older than this whose transition did not happen (its holder died between the claim
+ * and the write) may be taken over.
+ */
+const CLAIM_STALE_MS = 60_000;
+
+/** The collections' indexes (created at start by openMongoStore). */
+export async function createTaskIndexes(tasks: Collection<TaskDoc>, claims: Collection<ClaimDoc>): Promise<void> {
+  await claims.createIndex({ taskId: 1 });
   await tasks.createIndex({ seq: 1 }, { unique: true });
   await tasks.createIndex({ status: 1, queue: 1, "definition.type": 1, ownerId: 1, seq: 1 });
   await tasks.createIndex({ ownerId: 1, seq: -1 });
@@ -95,20 +115,52 @@ export class MongoTaskStore implements TaskStore {
   constructor(
     private readonly tasks: Collection<TaskDoc>,
     private readonly counters: Collection<CounterDoc>,
+    private readonly claims: Collection<ClaimDoc>,
   ) {}
 
+  /**
+   * A seq the counter handed out twice (jongodb's $inc is not atomic across connections) fails
+   * the unique seq index: the insert is retried with a fresh one.
+   */
   async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
-    const seq = await nextValue(this.counters, "tasks");
     const { id, definition, ...rest } = t;
-    await this.tasks.insertOne({
-      ...rest,
-      _id: id,
-      seq,
-      definition: { ...definition, labels: toPairs(definition.labels) },
-      attempts: {},
-      tokenHashes: [],
-    });
-    return { ...t, seq };
+    for (let tries = 1; ; tries++) {
+      const seq = await nextValue(this.counters, "tasks");
+      try {
+        await this.tasks.insertOne({
+          ...rest,
+          _id: id,
+          seq,
+          definition: { ...definition, labels: toPairs(definition.labels) },
+          attempts: {},
+          tokenHashes: [],
+        });
+        return { ...t, seq };
+      } catch (err) {
+        if (!isDuplicateKey(err) || tries >= 10 || (await this.tasks.findOne({ _id: id }))) throw err;
+      }
+    }
+  }
+
+  /**
+   * Takes the claim named id (see ClaimDoc); false when another holds it. A stale claim is taken
+   * over when stillOpen() says its transition never happened.
+   */
+  private async claim(id: string, taskId: string, now: number, stillOpen: () => Promise<boolean>): Promise<boolean> {
+    const insert = async () => {
+      try {
+        await this.claims.insertOne({ _id: id, taskId, time: now });
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
+      }
+    };
+    if (await insert()) return true;
+    const held = await this.claims.findOne({ _id: id });
+    if (!held || held.time > now - CLAIM_STALE_MS || !(await stillOpen())) return false;
+    await this.claims.deleteOne({ _id: id, time: held.time });
+    return insert();
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -229,9 +281,23 @@ export class MongoTaskStore implements TaskStore {
     };
     const token = a.tokenHash ? { $addToSet: { tokenHashes: a.tokenHash } } : {};
     const cas = { _id: a.taskId, status: "waiting" as const, attempt: a.fromAttempt };
+    const claimId = `${a.taskId}:${number}`;
+    const open = async () => (await this.tasks.countDocuments(cas)) > 0;
+    if (!(await this.claim(claimId, a.taskId, a.now, open))) return undefined;
+    const assigned = await this.casAssign(cas, set, token, a.now);
+    if (!assigned) await this.claims.deleteOne({ _id: claimId });
+    return assigned;
+  }
+
+  private async casAssign(
+    cas: Filter<TaskDoc>,
+    set: Record<string, unknown>,
+    token: object,
+    now: number,
+  ): Promise<TaskRecord | undefined> {
     const first = await this.tasks.findOneAndUpdate(
       { ...cas, startTime: null },
-      { $set: { ...set, startTime: a.now }, ...token },
+      { $set: { ...set, startTime: now }, ...token },
       { returnDocument: "after" },
     );
     if (first) return toTask(first);
@@ -264,10 +330,14 @@ export class MongoTaskStore implements TaskStore {
     );
   }
 
+  /** One claim per (attempt, lease) first: two servers' lease sweeps cannot both end it. */
   async endAttempt(e: AttemptEnd): Promise<TaskRecord | undefined> {
     const finished = e.taskStatus !== "waiting";
+    const cas: Filter<TaskDoc> = { _id: e.taskId, attempt: e.attempt, leaseId: e.leaseId, status: { $in: ACTIVE } };
+    const claimId = `${e.taskId}:${e.attempt}:${e.leaseId}:end`;
+    if (!(await this.claim(claimId, e.taskId, e.now, async () => (await this.tasks.countDocuments(cas)) > 0))) return undefined;
     const doc = await this.tasks.findOneAndUpdate(
-      { _id: e.taskId, attempt: e.attempt, leaseId: e.leaseId, status: { $in: ACTIVE } },
+      cas,
       {
         $set: {
           status: e.taskStatus,
@@ -290,6 +360,7 @@ export class MongoTaskStore implements TaskStore {
       },
       { returnDocument: "after" },
     );
+    if (!doc) await this.claims.deleteOne({ _id: claimId });
     return doc ? toTask(doc) : undefined;
   }
 
@@ -335,6 +406,8 @@ export class MongoTaskStore implements TaskStore {
   }
 
   async delete(taskId: string): Promise<boolean> {
-    return (await this.tasks.deleteOne({ _id: taskId })).deletedCount > 0;
+    const deleted = (await this.tasks.deleteOne({ _id: taskId })).deletedCount > 0;
+    await this.claims.deleteMany({ taskId });
+    return deleted;
   }
 }

@@ -35,10 +35,14 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
       const onAbort = () => live.close();
       ctx.signal.addEventListener("abort", onAbort);
       try {
+        // Replay only up to what the bus has announced: on a shared store a later event may sit
+        // behind a gap that the live feed is still waiting on (EventFeed).
+        const upTo = bus.watermark();
         let last = Number(req.fromSequence);
-        for (;;) {
+        replay: while (last < upTo) {
           const page = await store.events.listAfter(last, REPLAY_PAGE);
           for (const e of page) {
+            if (e.sequence > upTo) break replay;
             last = e.sequence;
             if (filter(e)) yield { event: eventToProto(e) };
           }

@@ -19,7 +19,7 @@ export function createNodeService(
   events: EventBus,
   now: () => number = Date.now,
 ): ServiceImpl<typeof NodeService> {
-  const view = (n: NodeRecord) => nodeToProto(n, scheduler.isOnline(n.id), scheduler.runningTaskIds(n.id));
+  const view = (n: NodeRecord) => nodeToProto(n, scheduler.isOnline(n.id, n), scheduler.runningTaskIds(n.id));
   const requireManager = (ctx: HandlerContext) => {
     const user = requireUser(ctx);
     if (!isPrivileged(user)) throw new ConnectError("managing nodes is for managers and admins", Code.PermissionDenied);

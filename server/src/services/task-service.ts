@@ -24,6 +24,11 @@ export interface TaskServiceOptions {
   scheduler: Scheduler;
   logs: TaskLogStore;
   events: EventBus;
+  /**
+   * When other servers append to logs (a shared store), how often a followed log is re-read:
+   * their appends raise no local signal. Default 0: appends here signal every follower.
+   */
+  remoteLogPollMs?: number;
   now?: () => number;
 }
 
@@ -191,7 +196,14 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
             continue;
           }
           if (!req.follow || FINISHED.includes(task.status)) return;
-          if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
+          if (!signalled) {
+            let timer: NodeJS.Timeout | undefined;
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              if (o.remoteLogPollMs) timer = setTimeout(resolve, o.remoteLogPollMs);
+            });
+            clearTimeout(timer);
+          }
           wake = undefined;
           if (ctx.signal.aborted) return;
           if (changed) {

@@ -28,6 +28,15 @@ export class SqliteLogSegmentStore implements LogSegmentStore {
     );
   }
 
+  async listFrom(taskId: string, start: number): Promise<LogSegmentRecord[]> {
+    return (
+      prepared(this.db, "SELECT * FROM log_segments WHERE task_id = ? AND start >= ? ORDER BY start").all(
+        taskId,
+        start,
+      ) as SegmentRow[]
+    ).map((r) => ({ taskId: r.task_id, start: r.start, length: r.length, sha256: r.sha256 }));
+  }
+
   async deleteTask(taskId: string): Promise<string[]> {
     return this.db.transaction(() => {
       const digests = (

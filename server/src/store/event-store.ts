@@ -17,4 +17,12 @@ export interface EventStore {
   /** Events with sequence greater than after, oldest first. */
   listAfter(after: number, limit: number): Promise<EventRecord[]>;
   lastSequence(): Promise<number>;
+  /**
+   * Optional: calls onAppend soon after any process appends, for a store that can push that
+   * (MongoDB change streams). Only a hint that makes readers look sooner: readers must still
+   * poll, since a notification can be late or lost. Where the database cannot push (a standalone
+   * server, the jongodb test server) onUnavailable is called once and nothing else happens.
+   * Returns the function that stops watching.
+   */
+  watchAppends?(onAppend: () => void, onUnavailable: (err: Error) => void): () => Promise<void>;
 }

@@ -21,6 +21,10 @@ export function logSegmentStoreConformance(factory: StoreFactory): void {
       await s.store.logSegments.add(segment("a", 100, 70, "other"));
       assert.deepEqual(await s.store.logSegments.list("a"), [segment("a", 0, 100, "h1"), segment("a", 100, 50, "h2")]);
       assert.deepEqual(await s.store.logSegments.list("nope"), []);
+      assert.deepEqual(await s.store.logSegments.listFrom("a", 100), [segment("a", 100, 50, "h2")]);
+      assert.deepEqual(await s.store.logSegments.listFrom("a", 1), [segment("a", 100, 50, "h2")]);
+      assert.deepEqual(await s.store.logSegments.listFrom("a", 0), await s.store.logSegments.list("a"));
+      assert.deepEqual(await s.store.logSegments.listFrom("a", 150), []);
     });
 
     it("deletes a task's segments and returns only the digests nothing else references", async () => {

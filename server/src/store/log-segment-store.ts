@@ -13,6 +13,11 @@ export interface LogSegmentStore {
   add(segment: LogSegmentRecord): Promise<void>;
   /** The task's segments in log order. */
   list(taskId: string): Promise<LogSegmentRecord[]>;
+  /**
+   * The task's segments that start at or after start, in log order: what a reader that knows
+   * the log up to start has not seen (several servers append to one log; SharedLogs).
+   */
+  listFrom(taskId: string, start: number): Promise<LogSegmentRecord[]>;
   /** Deletes the task's segments and returns the digests no segment references any more. */
   deleteTask(taskId: string): Promise<string[]>;
 }

@@ -11,7 +11,8 @@ import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
 
 /**
- * The metadata store: one small interface per aggregate. Backends: SQLite (embedded default).
+ * The metadata store: one small interface per aggregate. Backends: SQLite (embedded default) and
+ * MongoDB (server/src/mongo), held to the same conformance suites (store-conformance.ts).
  * close() is called once, after every other call has settled.
  */
 export interface Store {
