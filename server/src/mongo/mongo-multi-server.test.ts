@@ -6,44 +6,13 @@ import type { Store } from "../store/store.js";
 import type { TaskDefinition } from "../store/task-store.js";
 import { type JongodbServer, requireJongodb } from "./jongodb-server.js";
 import { createMongoStore } from "./mongo-store.js";
+import { testDefinition } from "../store/task-store-conformance.js";
 
 const ci = Boolean(process.env.CI);
 let databases = 0;
 const freshName = () => `mottainai_multi_${process.pid}_${Date.now()}_${++databases}`;
 
-const definition: TaskDefinition = {
-  name: "race",
-  type: "host",
-  image: "",
-  script: ["true"],
-  entrypoint: [],
-  environment: [],
-  source: "",
-  commit: "",
-  directory: "",
-  privkey: "",
-  binds: [],
-  artefactPath: "artefacts",
-  artefactPushFilters: [],
-  storage: [],
-  storagePath: "storage",
-  namespace: [],
-  namespaceFilters: [],
-  namespaceMerged: false,
-  rootTask: [],
-  tagNamespace: "",
-  publishMode: "",
-  queue: "",
-  retry: 0,
-  timeout: 0,
-  eta: 0,
-  cacheImage: false,
-  cacheClean: false,
-  prune: false,
-  disablePushOnFailure: false,
-  quota: "",
-  labels: {},
-};
+const definition: TaskDefinition = { ...testDefinition, name: "race", namespaceMerged: false };
 
 /**
  * Several servers on one database, each with its own client and connection pool: the races

@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { type AnyBulkWriteOperation, type Collection, MongoBulkWriteError } from "mongodb";
-import type {
-  NamespaceDiff,
-  NamespaceFileRecord,
-  NamespaceRecord,
-  NamespaceRevisionRecord,
-  NamespaceStore,
-  NamespaceTagRecord,
-  RevisionCommit,
+import {
+  diffFileRanges,
+  type NamespaceDiff,
+  type NamespaceFileRecord,
+  type NamespaceRecord,
+  type NamespaceRevisionRecord,
+  type NamespaceStore,
+  type NamespaceTagRecord,
+  type RevisionCommit,
 } from "../store/namespace-store.js";
 import { isDuplicateKey, pathPrefixFilter } from "./mongo-common.js";
 
@@ -506,24 +507,11 @@ export class MongoNamespaceStore implements NamespaceStore {
       })
       .sort({ path: 1, from: 1 })
       .toArray();
-    const holds = (r: EntryDoc, rev: number) => r.from <= rev && r.to > rev;
-    for (let i = 0; i < rows.length;) {
-      const path = rows[i]!.path;
-      let before: EntryDoc | undefined;
-      let after: EntryDoc | undefined;
-      for (; i < rows.length && rows[i]!.path === path; i++) {
-        if (holds(rows[i]!, from)) before = rows[i];
-        if (holds(rows[i]!, to)) after = rows[i];
-      }
-      if (before && after) {
-        if (before.sha256 !== after.sha256 || before.size !== after.size) diff.changed.push(toFile(after));
-      } else if (after) {
-        diff.added.push(toFile(after));
-      } else if (before) {
-        diff.removed.push(toFile(before));
-      }
-    }
-    return diff;
+    return diffFileRanges(
+      rows.map((r) => ({ ...toFile(r), fromRevision: r.from, toRevision: r.to === OPEN ? null : r.to })),
+      from,
+      to,
+    );
   }
 
   async listTags(name: string): Promise<NamespaceTagRecord[]> {

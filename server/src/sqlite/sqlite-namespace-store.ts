@@ -1,12 +1,13 @@
 import type { Database } from "better-sqlite3";
-import type {
-  NamespaceDiff,
-  NamespaceFileRecord,
-  NamespaceRecord,
-  NamespaceRevisionRecord,
-  NamespaceStore,
-  NamespaceTagRecord,
-  RevisionCommit,
+import {
+  diffFileRanges,
+  type NamespaceDiff,
+  type NamespaceFileRecord,
+  type NamespaceRecord,
+  type NamespaceRevisionRecord,
+  type NamespaceStore,
+  type NamespaceTagRecord,
+  type RevisionCommit,
 } from "../store/namespace-store.js";
 import { prepared } from "./statement-cache.js";
 
@@ -279,25 +280,17 @@ export class SqliteNamespaceStore implements NamespaceStore {
            SELECT path FROM namespace_entries WHERE namespace = @name AND to_revision > @low AND to_revision <= @high)
        ORDER BY path, from_revision`,
     ).all({ name, low, high }) as RangeRow[];
-    const validAt = (r: RangeRow, rev: number) => r.from_revision <= rev && (r.to_revision === null || r.to_revision > rev);
-    const file = (r: RangeRow): NamespaceFileRecord => ({ path: r.path, size: r.size, sha256: r.sha256 });
-    for (let i = 0; i < rows.length;) {
-      const path = rows[i]!.path;
-      let before: RangeRow | undefined;
-      let after: RangeRow | undefined;
-      for (; i < rows.length && rows[i]!.path === path; i++) {
-        if (validAt(rows[i]!, from)) before = rows[i];
-        if (validAt(rows[i]!, to)) after = rows[i];
-      }
-      if (before && after) {
-        if (before.sha256 !== after.sha256 || before.size !== after.size) diff.changed.push(file(after));
-      } else if (after) {
-        diff.added.push(file(after));
-      } else if (before) {
-        diff.removed.push(file(before));
-      }
-    }
-    return diff;
+    return diffFileRanges(
+      rows.map((r) => ({
+        path: r.path,
+        size: r.size,
+        sha256: r.sha256,
+        fromRevision: r.from_revision,
+        toRevision: r.to_revision,
+      })),
+      from,
+      to,
+    );
   }
 
   async listTags(name: string): Promise<NamespaceTagRecord[]> {

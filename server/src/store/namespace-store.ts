@@ -53,6 +53,40 @@ export interface NamespaceDiff {
   changed: NamespaceFileRecord[];
 }
 
+/** One stored content of a path and the revisions [fromRevision, toRevision) it is valid in; toRevision null: still in the head. */
+export interface NamespaceFileRange extends NamespaceFileRecord {
+  fromRevision: number;
+  toRevision: number | null;
+}
+
+/**
+ * The diff between revisions `from` and `to` given every range of the paths that may differ
+ * (ranges starting or ending between them), sorted by path then fromRevision. Both backends read
+ * those ranges with one indexed query and share this comparison.
+ */
+export function diffFileRanges(ranges: readonly NamespaceFileRange[], from: number, to: number): NamespaceDiff {
+  const diff: NamespaceDiff = { added: [], removed: [], changed: [] };
+  const validAt = (r: NamespaceFileRange, rev: number) => r.fromRevision <= rev && (r.toRevision === null || r.toRevision > rev);
+  const file = (r: NamespaceFileRange): NamespaceFileRecord => ({ path: r.path, size: r.size, sha256: r.sha256 });
+  for (let i = 0; i < ranges.length;) {
+    const path = ranges[i]!.path;
+    let before: NamespaceFileRange | undefined;
+    let after: NamespaceFileRange | undefined;
+    for (; i < ranges.length && ranges[i]!.path === path; i++) {
+      if (validAt(ranges[i]!, from)) before = ranges[i];
+      if (validAt(ranges[i]!, to)) after = ranges[i];
+    }
+    if (before && after) {
+      if (before.sha256 !== after.sha256 || before.size !== after.size) diff.changed.push(file(after));
+    } else if (after) {
+      diff.added.push(file(after));
+    } else if (before) {
+      diff.removed.push(file(before));
+    }
+  }
+  return diff;
+}
+
 /**
  * A new revision as a delta against the current head: `put` paths get new content, `remove`
  * paths disappear; every other path keeps its head content. A path is in at most one of them.
