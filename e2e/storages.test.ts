@@ -135,7 +135,7 @@ describe("storages and task inputs (server + agent + CLI processes)", function (
     assert.equal(consumer.task.result, "TASK_RESULT_SUCCESS", consumer.log);
     const lines = consumer.log.split("\n").filter((l) => !/^(Downloading|Uploading|Uploaded) /.test(l));
     assert.deepEqual(lines, ["from-root", "storage a", "100000", "READ-ONLY", "NO-NEW-FILES", "storage a", ""]);
-    assert.match(consumer.log, /^Downloading root_task [0-9a-f]+: 1 files, 0\.0 MiB$/m);
+    assert.match(consumer.log, /^Downloading root_task [0-9a-f]+: 1 file, 0\.0 MiB$/m);
     assert.match(consumer.log, /^Downloading storage distfiles: 2 files, 0\.1 MiB$/m);
   });
 

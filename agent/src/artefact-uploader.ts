@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { ArtefactService, FilePathError, UploadArtefactRequestSchema, normalizeFilePath } from "@mottainai/proto";
 import type { Logger } from "pino";
-import { fileChunks, hashFile, mebibytes } from "./file-transfer.js";
+import { fileChunks, fileCount, hashFile, mebibytes } from "./file-transfer.js";
 
 /** Options of uploadArtefacts. */
 export interface ArtefactUploadOptions {
@@ -97,7 +97,9 @@ export async function uploadArtefacts(o: ArtefactUploadOptions): Promise<{ files
     all.length > files.length ? `${all.length - files.length} filtered out by artefact_push_filters` : "",
     skipped.length > 0 ? `${skipped.length} not regular files, skipped` : "",
   ].filter((n) => n !== "");
-  o.output(`Uploading artefacts: ${hashed.length} files, ${mebibytes(total)}${notes.length ? ` (${notes.join(", ")})` : ""}\n`);
+  o.output(
+    `Uploading artefacts: ${fileCount(hashed.length)}, ${mebibytes(total)}${notes.length ? ` (${notes.join(", ")})` : ""}\n`,
+  );
   const started = Date.now();
   const tries = Math.max(1, o.tries ?? 3);
   for (const f of hashed) {
@@ -127,6 +129,6 @@ export async function uploadArtefacts(o: ArtefactUploadOptions): Promise<{ files
     }
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  o.output(`Uploaded artefacts: ${hashed.length} files, ${mebibytes(total)} in ${seconds} s\n`);
+  o.output(`Uploaded artefacts: ${fileCount(hashed.length)}, ${mebibytes(total)} in ${seconds} s\n`);
   return { files: hashed.length, bytes: total };
 }

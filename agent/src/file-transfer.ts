@@ -86,3 +86,8 @@ export async function downloadVerified(
 export function mebibytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
+
+/** "1 file", "3 files": the count line of an upload or download in the task log. */
+export function fileCount(n: number): string {
+  return n === 1 ? "1 file" : `${n} files`;
+}

@@ -6,7 +6,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { ArtefactService, NamespaceService, StorageService, type TaskSpec } from "@mottainai/proto";
 import type { Logger } from "pino";
 import type { InputDirectories } from "./executor/executor.js";
-import { downloadVerified, mebibytes, targetPath } from "./file-transfer.js";
+import { downloadVerified, fileCount, mebibytes, targetPath } from "./file-transfer.js";
 
 const run = promisify(execFile);
 
@@ -89,7 +89,7 @@ export function createTaskInputs(o: TaskInputsOptions): TaskInputs {
     open: (path: string) => AsyncIterable<{ offset: bigint; chunk: Uint8Array }>,
   ): Promise<void> => {
     const total = files.reduce((sum, f) => sum + f.size, 0);
-    o.output(`Downloading ${what}: ${files.length} files, ${mebibytes(total)}\n`);
+    o.output(`Downloading ${what}: ${fileCount(files.length)}, ${mebibytes(total)}\n`);
     for (const f of files) {
       const dest = targetPath(target, f.path, `${what}: file ${JSON.stringify(f.path)}`);
       await downloadVerified(open(f.path), dest, f, `${what}: ${f.path}`);
