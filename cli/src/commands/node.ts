@@ -19,21 +19,14 @@ export class NodeListCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const { nodes } = await (await this.client(NodeService)).listNodes({});
-    if (this.json) {
-      this.output.json(nodes.map((node) => toJson(NodeSchema, node)));
-      return;
-    }
-    this.output.table(
-      ["NAME", "ID", "STATE", "QUEUES", "RUNNING", "LAST HEARTBEAT"],
-      nodes.map((node) => [
-        node.name,
-        node.id,
-        nodeStateText(node),
-        queuesText(node),
-        String(node.runningTaskIds.length),
-        formatTimestamp(node.lastHeartbeatTime),
-      ]),
-    );
+    this.output.list(this.json, NodeSchema, nodes, ["NAME", "ID", "STATE", "QUEUES", "RUNNING", "LAST HEARTBEAT"], (node) => [
+      node.name,
+      node.id,
+      nodeStateText(node),
+      queuesText(node),
+      String(node.runningTaskIds.length),
+      formatTimestamp(node.lastHeartbeatTime),
+    ]);
   }
 }
 
