@@ -219,6 +219,11 @@ describe("several servers on one MongoDB database (real processes, jongodb)", fu
     await startAgentOn([a!, b!, c!], "stoppable");
     const { task } = await adminClient(b!, TaskService).createTask({ spec: hostTask("long", ["echo waiting", "sleep 60"]) });
     await until(c!, task!.id, (t) => t.status === TaskStatus.RUNNING, "ran");
+    // The agent is connected to a; every server lists the task as running on it.
+    for (const server of [a!, b!, c!]) {
+      const { node } = await adminClient(server, NodeService).getNode({ id: "stoppable" });
+      assert.deepEqual(node?.runningTaskIds, [task!.id], `node stoppable as ${server.url} sees it`);
+    }
     await adminClient(c!, TaskService).stopTask({ id: task!.id });
     const stopped = await until(b!, task!.id, ended, "stopped", 20_000);
     assert.equal(stopped.status, TaskStatus.STOPPED);

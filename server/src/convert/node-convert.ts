@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { NodeSchema, NodeState, QueueSlotsSchema, type Node } from "@mottainai/proto";
 import type { NodeRecord } from "../store/node-store.js";
 
-/** The wire form of a node; online and runningTaskIds come from the live connection. */
+/** The wire form of a node; online comes from the live connection, runningTaskIds from the store. */
 export function nodeToProto(n: NodeRecord, online: boolean, runningTaskIds: string[]): Node {
   const ts = (ms: number) => (ms ? timestampFromMs(ms) : undefined);
   return create(NodeSchema, {

@@ -205,11 +205,6 @@ export class Scheduler {
     return Math.max(node.connectTime, node.lastHeartbeatTime) > this.now() - window;
   }
 
-  /** Ids of the tasks running on the node, from the live view. */
-  runningTaskIds(nodeId: string): string[] {
-    return [...this.active.values()].filter((a) => a.nodeId === nodeId).map((a) => a.key.taskId);
-  }
-
   /**
    * Registers a new stream for the node, replacing (and closing) any older stream of the same
    * node, and reconciles the attempts the agent reports with the store.

@@ -19,7 +19,22 @@ export function createNodeService(
   events: EventBus,
   now: () => number = Date.now,
 ): ServiceImpl<typeof NodeService> {
-  const view = (n: NodeRecord) => nodeToProto(n, scheduler.isOnline(n.id, n), scheduler.runningTaskIds(n.id));
+  /**
+   * Running task ids per node, from the store rather than this server's live view: with other
+   * servers on the database, a node connected to one of them runs tasks this server never saw.
+   */
+  const runningByNode = async (): Promise<Map<string, string[]>> => {
+    const running = new Map<string, string[]>();
+    for (const task of await store.tasks.listActive()) {
+      if (!task.nodeId) continue;
+      const ids = running.get(task.nodeId);
+      if (ids) ids.push(task.id);
+      else running.set(task.nodeId, [task.id]);
+    }
+    return running;
+  };
+  const view = (n: NodeRecord, running: Map<string, string[]>) =>
+    nodeToProto(n, scheduler.isOnline(n.id, n), running.get(n.id) ?? []);
   const requireManager = (ctx: HandlerContext) => {
     const user = requireUser(ctx);
     if (!isPrivileged(user)) throw new ConnectError("managing nodes is for managers and admins", Code.PermissionDenied);
@@ -45,16 +60,18 @@ export function createNodeService(
     const updated = { ...node, draining };
     scheduler.setDraining(updated);
     await events.publish(draining ? "node.drained" : "node.resumed", node.id, { kind: "node", value: updated });
-    return { node: view(updated) };
+    return { node: view(updated, await runningByNode()) };
   };
 
   return {
     async listNodes(_req, ctx) {
       requireManager(ctx);
-      return { nodes: (await store.nodes.list()).map(view) };
+      const [nodes, running] = await Promise.all([store.nodes.list(), runningByNode()]);
+      return { nodes: nodes.map((n) => view(n, running)) };
     },
     async getNode(req, ctx) {
-      return { node: view(await load(ctx, req.id)) };
+      const node = await load(ctx, req.id);
+      return { node: view(node, await runningByNode()) };
     },
     drainNode: (req, ctx) => setDraining(ctx, req.id, true),
     resumeNode: (req, ctx) => setDraining(ctx, req.id, false),
