@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { ArtefactRecord, ArtefactStore } from "../store/artefact-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface ArtefactRow {
@@ -20,15 +21,20 @@ const toArtefact = (r: ArtefactRow): ArtefactRecord => ({
 
 /** ArtefactStore on SQLite; rows also go with their task through the foreign key's ON DELETE CASCADE. */
 export class SqliteArtefactStore implements ArtefactStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async put(a: ArtefactRecord): Promise<ArtefactRecord> {
-    prepared(
-      this.db,
-      `INSERT INTO artefacts (task_id, path, size, sha256, create_time) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (task_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, create_time = excluded.create_time`,
-    ).run(a.taskId, a.path, a.size, a.sha256, a.createTime);
-    return { ...a };
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        `INSERT INTO artefacts (task_id, path, size, sha256, create_time) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (task_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, create_time = excluded.create_time`,
+      ).run(a.taskId, a.path, a.size, a.sha256, a.createTime);
+      return { ...a };
+    });
   }
 
   async get(taskId: string, path: string): Promise<ArtefactRecord | undefined> {
@@ -46,6 +52,8 @@ export class SqliteArtefactStore implements ArtefactStore {
   }
 
   async deleteForTask(taskId: string): Promise<number> {
-    return prepared(this.db, "DELETE FROM artefacts WHERE task_id = ?").run(taskId).changes;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM artefacts WHERE task_id = ?").run(taskId).changes;
+    });
   }
 }

@@ -7,6 +7,7 @@ import type {
   PublisherRecord,
   TagMove,
 } from "../store/delivery-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface PublisherRow {
@@ -62,14 +63,19 @@ const deliveryFromRow = (r: DeliveryRow): DeliveryRecord => ({
 
 /** DeliveryStore on SQLite (tables namespace_publishers, deliveries, delivery_cursor). */
 export class SqliteDeliveryStore implements DeliveryStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async addPublisher(p: PublisherRecord): Promise<void> {
-    prepared(
-      this.db,
-      `INSERT INTO namespace_publishers (id, namespace, kind, target, branch, tag, creator_id, create_time)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(p.id, p.namespace, p.kind, p.target, p.branch, p.tag, p.creatorId, p.createTime);
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        `INSERT INTO namespace_publishers (id, namespace, kind, target, branch, tag, creator_id, create_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(p.id, p.namespace, p.kind, p.target, p.branch, p.tag, p.creatorId, p.createTime);
+    });
   }
 
   async getPublisher(id: string): Promise<PublisherRecord | undefined> {
@@ -85,10 +91,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async removePublisher(id: string): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       prepared(this.db, "DELETE FROM deliveries WHERE publisher_id = ?").run(id);
       return prepared(this.db, "DELETE FROM namespace_publishers WHERE id = ?").run(id).changes > 0;
-    })();
+    });
   }
 
   async enqueueTagMove(
@@ -96,7 +102,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     now: number,
     newId: () => string,
   ): Promise<{ created: DeliveryRecord[]; superseded: DeliveryRecord[] }> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       const publishers = (
         prepared(this.db, "SELECT * FROM namespace_publishers WHERE namespace = ? AND tag = ? ORDER BY create_time, id").all(
           move.namespace,
@@ -121,7 +127,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       }
       if (move.eventSequence !== undefined) this.writeCursor(move.eventSequence);
       return { created, superseded };
-    })();
+    });
   }
 
   async eventCursor(): Promise<number | undefined> {
@@ -130,8 +136,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return row?.event_sequence;
   }
 
-  async setEventCursor(sequence: number): Promise<void> {
-    this.writeCursor(sequence);
+  setEventCursor(sequence: number): Promise<void> {
+    return this.writes.write(() => this.writeCursor(sequence));
   }
 
   private writeCursor(sequence: number): void {
@@ -186,12 +192,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async claim(id: string, now: number): Promise<DeliveryRecord | undefined> {
-    const row = prepared(
-      this.db,
-      `UPDATE deliveries SET state = 'running', attempts = attempts + 1, update_time = ?
-       WHERE id = ? AND state = 'pending' RETURNING *`,
-    ).get(now, id) as DeliveryRow | undefined;
-    return row && deliveryFromRow(row);
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        `UPDATE deliveries SET state = 'running', attempts = attempts + 1, update_time = ?
+         WHERE id = ? AND state = 'pending' RETURNING *`,
+      ).get(now, id) as DeliveryRow | undefined;
+      return row && deliveryFromRow(row);
+    });
   }
 
   async finish(
@@ -199,12 +207,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
     update: { state: Exclude<DeliveryState, "running">; error: string; nextAttemptTime: number },
     now: number,
   ): Promise<DeliveryRecord | undefined> {
-    const row = prepared(
-      this.db,
-      `UPDATE deliveries SET state = ?, error = ?, next_attempt_time = ?, update_time = ?
-       WHERE id = ? AND state = 'running' RETURNING *`,
-    ).get(update.state, update.error, update.nextAttemptTime, now, id) as DeliveryRow | undefined;
-    return row && deliveryFromRow(row);
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        `UPDATE deliveries SET state = ?, error = ?, next_attempt_time = ?, update_time = ?
+         WHERE id = ? AND state = 'running' RETURNING *`,
+      ).get(update.state, update.error, update.nextAttemptTime, now, id) as DeliveryRow | undefined;
+      return row && deliveryFromRow(row);
+    });
   }
 
   async newerThan(delivery: DeliveryRecord): Promise<DeliveryRecord | undefined> {
@@ -218,20 +228,24 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async retry(id: string, now: number): Promise<DeliveryRecord | undefined> {
-    const row = prepared(
-      this.db,
-      `UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_time = ?, update_time = ?
-       WHERE id = ? AND state IN ('pending', 'failed') RETURNING *`,
-    ).get(now, now, id) as DeliveryRow | undefined;
-    return row && deliveryFromRow(row);
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        `UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_time = ?, update_time = ?
+         WHERE id = ? AND state IN ('pending', 'failed') RETURNING *`,
+      ).get(now, now, id) as DeliveryRow | undefined;
+      return row && deliveryFromRow(row);
+    });
   }
 
   async requeueRunning(now: number): Promise<DeliveryRecord[]> {
-    const rows = prepared(
-      this.db,
-      `UPDATE deliveries SET state = 'pending', next_attempt_time = ?, update_time = ?
-       WHERE state = 'running' RETURNING *`,
-    ).all(now, now) as DeliveryRow[];
-    return rows.map(deliveryFromRow);
+    return this.writes.write(() => {
+      const rows = prepared(
+        this.db,
+        `UPDATE deliveries SET state = 'pending', next_attempt_time = ?, update_time = ?
+         WHERE state = 'running' RETURNING *`,
+      ).all(now, now) as DeliveryRow[];
+      return rows.map(deliveryFromRow);
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { EventRecord, EventStore } from "../store/event-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface EventRow {
@@ -17,23 +18,28 @@ export class SqliteEventStore implements EventStore {
   private readonly insert: Statement;
   private readonly after: Statement;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {
     this.insert = db.prepare(
       "INSERT INTO events (time, type, subject_id, payload_kind, payload, attributes) VALUES (?, ?, ?, ?, ?, ?)",
     );
     this.after = db.prepare("SELECT * FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?");
   }
 
-  async append(event: Omit<EventRecord, "sequence">): Promise<EventRecord> {
-    const info = this.insert.run(
-      event.time,
-      event.type,
-      event.subjectId,
-      event.payloadKind,
-      JSON.stringify(event.payload ?? null),
-      JSON.stringify(event.attributes),
-    );
-    return { ...event, sequence: Number(info.lastInsertRowid) };
+  append(event: Omit<EventRecord, "sequence">): Promise<EventRecord> {
+    return this.writes.write(() => {
+      const info = this.insert.run(
+        event.time,
+        event.type,
+        event.subjectId,
+        event.payloadKind,
+        JSON.stringify(event.payload ?? null),
+        JSON.stringify(event.attributes),
+      );
+      return { ...event, sequence: Number(info.lastInsertRowid) };
+    });
   }
 
   async listAfter(after: number, limit: number): Promise<EventRecord[]> {

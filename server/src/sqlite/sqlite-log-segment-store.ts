@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { LogSegmentRecord, LogSegmentStore } from "../store/log-segment-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface SegmentRow {
@@ -11,15 +12,20 @@ interface SegmentRow {
 
 /** LogSegmentStore on SQLite. */
 export class SqliteLogSegmentStore implements LogSegmentStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async add(s: LogSegmentRecord): Promise<void> {
-    prepared(this.db, "INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)").run(
-      s.taskId,
-      s.start,
-      s.length,
-      s.sha256,
-    );
+    return this.writes.write(() => {
+      prepared(this.db, "INSERT OR IGNORE INTO log_segments (task_id, start, length, sha256) VALUES (?, ?, ?, ?)").run(
+        s.taskId,
+        s.start,
+        s.length,
+        s.sha256,
+      );
+    });
   }
 
   async list(taskId: string): Promise<LogSegmentRecord[]> {
@@ -38,13 +44,13 @@ export class SqliteLogSegmentStore implements LogSegmentStore {
   }
 
   async deleteTask(taskId: string): Promise<string[]> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       const digests = (
         prepared(this.db, "SELECT DISTINCT sha256 FROM log_segments WHERE task_id = ?").all(taskId) as { sha256: string }[]
       ).map((r) => r.sha256);
       prepared(this.db, "DELETE FROM log_segments WHERE task_id = ?").run(taskId);
       const stillUsed = prepared(this.db, "SELECT 1 FROM log_segments WHERE sha256 = ? LIMIT 1");
       return digests.filter((d) => stillUsed.get(d) === undefined);
-    })();
+    });
   }
 }

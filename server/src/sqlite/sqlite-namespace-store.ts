@@ -9,6 +9,7 @@ import {
   type NamespaceTagRecord,
   type RevisionCommit,
 } from "../store/namespace-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface NamespaceRow {
@@ -69,11 +70,14 @@ class CommitConflict extends Error {}
 
 /** NamespaceStore on SQLite: files as revision ranges in namespace_entries (migration 5). */
 export class SqliteNamespaceStore implements NamespaceStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async create(ns: NamespaceRecord): Promise<boolean> {
     try {
-      this.insertNamespace(ns);
+      await this.writes.write(() => this.insertNamespace(ns));
       return true;
     } catch (err) {
       if (isConstraint(err)) return false;
@@ -101,16 +105,20 @@ export class SqliteNamespaceStore implements NamespaceStore {
     name: string,
     fields: Pick<NamespaceRecord, "visibility" | "organizationId">,
   ): Promise<NamespaceRecord | undefined> {
-    const row = prepared(this.db, "UPDATE namespaces SET visibility = ?, organization_id = ? WHERE name = ? RETURNING *").get(
-      fields.visibility,
-      fields.organizationId,
-      name,
-    ) as NamespaceRow | undefined;
-    return row && toNamespace(row);
+    return this.writes.write(() => {
+      const row = prepared(this.db, "UPDATE namespaces SET visibility = ?, organization_id = ? WHERE name = ? RETURNING *").get(
+        fields.visibility,
+        fields.organizationId,
+        name,
+      ) as NamespaceRow | undefined;
+      return row && toNamespace(row);
+    });
   }
 
   async delete(name: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM namespaces WHERE name = ?").run(name).changes > 0;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM namespaces WHERE name = ?").run(name).changes > 0;
+    });
   }
 
   async listRevisions(name: string): Promise<NamespaceRevisionRecord[]> {
@@ -127,7 +135,7 @@ export class SqliteNamespaceStore implements NamespaceStore {
   async commitRevision(c: RevisionCommit): Promise<NamespaceRevisionRecord | undefined> {
     const number = c.head + 1;
     try {
-      return this.db.transaction((): NamespaceRevisionRecord => {
+      return await this.writes.write((): NamespaceRevisionRecord => {
         const moved = prepared(
           this.db,
           "UPDATE namespaces SET head_revision = @number WHERE name = @namespace AND head_revision = @head",
@@ -178,7 +186,7 @@ export class SqliteNamespaceStore implements NamespaceStore {
         this.insertRevision(revision);
         this.upsertTag(c.namespace, c.tag, number, c.now);
         return revision;
-      })();
+      });
     } catch (err) {
       // A lost compare-and-set, or another process that inserted the same revision number.
       if (err instanceof CommitConflict || isConstraint(err)) return undefined;
@@ -208,7 +216,7 @@ export class SqliteNamespaceStore implements NamespaceStore {
     tag: string,
   ): Promise<NamespaceRevisionRecord | undefined> {
     try {
-      return this.db.transaction((): NamespaceRevisionRecord => {
+      return await this.writes.write((): NamespaceRevisionRecord => {
         this.insertNamespace({ ...to, headRevision: 1 });
         prepared(
           this.db,
@@ -230,7 +238,7 @@ export class SqliteNamespaceStore implements NamespaceStore {
         this.insertRevision(revision);
         this.upsertTag(to.name, tag, 1, meta.createTime);
         return revision;
-      })();
+      });
     } catch (err) {
       if (isConstraint(err)) return undefined;
       throw err;
@@ -308,16 +316,18 @@ export class SqliteNamespaceStore implements NamespaceStore {
   }
 
   async setTag(name: string, tag: string, revision: number, now: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       if (!prepared(this.db, "SELECT 1 FROM namespace_revisions WHERE namespace = ? AND number = ?").get(name, revision)) {
         return false;
       }
       this.upsertTag(name, tag, revision, now);
       return true;
-    })();
+    });
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM namespace_tags WHERE namespace = ? AND name = ?").run(name, tag).changes > 0;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM namespace_tags WHERE namespace = ? AND name = ?").run(name, tag).changes > 0;
+    });
   }
 }

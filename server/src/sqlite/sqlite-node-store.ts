@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { NodeRecord, NodeStore, RegistrationTokenRecord } from "../store/node-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface NodeRow {
@@ -54,24 +55,29 @@ const toRegistrationToken = (r: RegistrationTokenRow): RegistrationTokenRecord =
 
 /** NodeStore on SQLite. */
 export class SqliteNodeStore implements NodeStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
-  async upsertByName(n: NodeRecord): Promise<NodeRecord> {
-    prepared(
-      this.db,
-      `INSERT INTO nodes (id, name, hostname, credential_hash, draining, labels, queues, executors, capacity,
+  upsertByName(n: NodeRecord): Promise<NodeRecord> {
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        `INSERT INTO nodes (id, name, hostname, credential_hash, draining, labels, queues, executors, capacity,
            agent_version, create_time, connect_time, last_heartbeat_time)
          VALUES (@id, @name, @hostname, @credentialHash, @draining, @labels, @queues, @executors, @capacity,
            @agentVersion, @createTime, @connectTime, @lastHeartbeatTime)
          ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname, credential_hash = excluded.credential_hash`,
-    ).run({
-      ...n,
-      draining: n.draining ? 1 : 0,
-      labels: JSON.stringify(n.labels),
-      queues: JSON.stringify(n.queues),
-      executors: JSON.stringify(n.executors),
+      ).run({
+        ...n,
+        draining: n.draining ? 1 : 0,
+        labels: JSON.stringify(n.labels),
+        queues: JSON.stringify(n.queues),
+        executors: JSON.stringify(n.executors),
+      });
+      return toNode(prepared(this.db, "SELECT * FROM nodes WHERE name = ?").get(n.name) as NodeRow);
     });
-    return (await this.getByName(n.name)) as NodeRecord;
   }
 
   async get(id: string): Promise<NodeRecord | undefined> {
@@ -97,43 +103,49 @@ export class SqliteNodeStore implements NodeStore {
     id: string,
     f: Pick<NodeRecord, "hostname" | "labels" | "queues" | "executors" | "capacity" | "agentVersion" | "connectTime">,
   ): Promise<void> {
-    prepared(
-      this.db,
-      `UPDATE nodes SET hostname = ?, labels = ?, queues = ?, executors = ?, capacity = ?, agent_version = ?,
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        `UPDATE nodes SET hostname = ?, labels = ?, queues = ?, executors = ?, capacity = ?, agent_version = ?,
            connect_time = ?, last_heartbeat_time = ? WHERE id = ?`,
-    ).run(
-      f.hostname,
-      JSON.stringify(f.labels),
-      JSON.stringify(f.queues),
-      JSON.stringify(f.executors),
-      f.capacity,
-      f.agentVersion,
-      f.connectTime,
-      f.connectTime,
-      id,
+      ).run(
+        f.hostname,
+        JSON.stringify(f.labels),
+        JSON.stringify(f.queues),
+        JSON.stringify(f.executors),
+        f.capacity,
+        f.agentVersion,
+        f.connectTime,
+        f.connectTime,
+        id,
+      );
+    });
+  }
+
+  setHeartbeats(heartbeats: Map<string, number>): Promise<void> {
+    const update = prepared(this.db, "UPDATE nodes SET last_heartbeat_time = ? WHERE id = ?");
+    return this.writes.write(() => {
+      for (const [id, time] of heartbeats) update.run(time, id);
+    });
+  }
+
+  setDraining(id: string, draining: boolean): Promise<boolean> {
+    return this.writes.write(
+      () => prepared(this.db, "UPDATE nodes SET draining = ? WHERE id = ?").run(draining ? 1 : 0, id).changes > 0,
     );
   }
 
-  async setHeartbeats(heartbeats: Map<string, number>): Promise<void> {
-    const update = prepared(this.db, "UPDATE nodes SET last_heartbeat_time = ? WHERE id = ?");
-    this.db.transaction(() => {
-      for (const [id, time] of heartbeats) update.run(time, id);
-    })();
+  delete(id: string): Promise<boolean> {
+    return this.writes.write(() => prepared(this.db, "DELETE FROM nodes WHERE id = ?").run(id).changes > 0);
   }
 
-  async setDraining(id: string, draining: boolean): Promise<boolean> {
-    return prepared(this.db, "UPDATE nodes SET draining = ? WHERE id = ?").run(draining ? 1 : 0, id).changes > 0;
-  }
-
-  async delete(id: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM nodes WHERE id = ?").run(id).changes > 0;
-  }
-
-  async createRegistrationToken(t: RegistrationTokenRecord): Promise<void> {
-    prepared(
-      this.db,
-      "INSERT INTO registration_tokens (id, description, hash, create_time, expire_time, revoked) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(t.id, t.description, t.hash, t.createTime, t.expireTime, t.revoked ? 1 : 0);
+  createRegistrationToken(t: RegistrationTokenRecord): Promise<void> {
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        "INSERT INTO registration_tokens (id, description, hash, create_time, expire_time, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(t.id, t.description, t.hash, t.createTime, t.expireTime, t.revoked ? 1 : 0);
+    });
   }
 
   async getRegistrationTokenByHash(hash: string): Promise<RegistrationTokenRecord | undefined> {
@@ -148,7 +160,9 @@ export class SqliteNodeStore implements NodeStore {
     );
   }
 
-  async revokeRegistrationToken(id: string): Promise<boolean> {
-    return prepared(this.db, "UPDATE registration_tokens SET revoked = 1 WHERE id = ?").run(id).changes > 0;
+  revokeRegistrationToken(id: string): Promise<boolean> {
+    return this.writes.write(
+      () => prepared(this.db, "UPDATE registration_tokens SET revoked = 1 WHERE id = ?").run(id).changes > 0,
+    );
   }
 }

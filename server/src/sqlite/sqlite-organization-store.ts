@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { MemberRole, OrganizationMemberRecord, OrganizationRecord, OrganizationStore } from "../store/organization-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface OrganizationRow {
@@ -12,7 +13,10 @@ const isConstraint = (err: unknown, code: string) => (err as { code?: string }).
 
 /** OrganizationStore on SQLite. */
 export class SqliteOrganizationStore implements OrganizationStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   private withMembers(row: OrganizationRow): OrganizationRecord {
     const members = prepared(
@@ -24,7 +28,7 @@ export class SqliteOrganizationStore implements OrganizationStore {
 
   async create(org: OrganizationRecord): Promise<boolean> {
     try {
-      this.db.transaction(() => {
+      await this.writes.write(() => {
         prepared(this.db, "INSERT INTO organizations (id, name, create_time) VALUES (?, ?, ?)").run(
           org.id,
           org.name,
@@ -37,7 +41,7 @@ export class SqliteOrganizationStore implements OrganizationStore {
             m.role,
           );
         }
-      })();
+      });
       return true;
     } catch (err) {
       if (isConstraint(err, "SQLITE_CONSTRAINT_UNIQUE") || isConstraint(err, "SQLITE_CONSTRAINT_PRIMARYKEY")) return false;
@@ -67,27 +71,35 @@ export class SqliteOrganizationStore implements OrganizationStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM organizations WHERE id = ?").run(id).changes > 0;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM organizations WHERE id = ?").run(id).changes > 0;
+    });
   }
 
   async setMember(organizationId: string, member: OrganizationMemberRecord): Promise<boolean> {
-    try {
-      prepared(
-        this.db,
-        "INSERT INTO organization_members (organization_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
-      ).run(organizationId, member.userId, member.role);
-      return true;
-    } catch (err) {
-      if (isConstraint(err, "SQLITE_CONSTRAINT_FOREIGNKEY")) return false;
-      throw err;
-    }
+    return this.writes.write(() => {
+      try {
+        prepared(
+          this.db,
+          "INSERT INTO organization_members (organization_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
+        ).run(organizationId, member.userId, member.role);
+        return true;
+      } catch (err) {
+        if (isConstraint(err, "SQLITE_CONSTRAINT_FOREIGNKEY")) return false;
+        throw err;
+      }
+    });
   }
 
   async removeMember(organizationId: string, userId: string): Promise<boolean> {
-    return (
-      prepared(this.db, "DELETE FROM organization_members WHERE organization_id = ? AND user_id = ?").run(organizationId, userId)
-        .changes > 0
-    );
+    return this.writes.write(() => {
+      return (
+        prepared(this.db, "DELETE FROM organization_members WHERE organization_id = ? AND user_id = ?").run(
+          organizationId,
+          userId,
+        ).changes > 0
+      );
+    });
   }
 
   async memberRole(organizationId: string, userId: string): Promise<MemberRole | undefined> {

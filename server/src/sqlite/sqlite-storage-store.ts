@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { StorageExistsError, type StorageFileRecord, type StorageRecord, type StorageStore } from "../store/storage-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface StorageRow {
@@ -41,21 +42,26 @@ const SELECT_STORAGE = `SELECT s.*, COUNT(f.path) AS file_count, COALESCE(SUM(f.
 
 /** StorageStore on SQLite; file rows go with their storage through ON DELETE CASCADE. */
 export class SqliteStorageStore implements StorageStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async create(s: { id: string; name: string; ownerId: string; createTime: number }): Promise<StorageRecord> {
-    try {
-      prepared(this.db, "INSERT INTO storages (id, name, owner_id, create_time) VALUES (?, ?, ?, ?)").run(
-        s.id,
-        s.name,
-        s.ownerId,
-        s.createTime,
-      );
-    } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new StorageExistsError(s.name);
-      throw err;
-    }
-    return { ...s, fileCount: 0, totalSize: 0 };
+    return this.writes.write(() => {
+      try {
+        prepared(this.db, "INSERT INTO storages (id, name, owner_id, create_time) VALUES (?, ?, ?, ?)").run(
+          s.id,
+          s.name,
+          s.ownerId,
+          s.createTime,
+        );
+      } catch (err) {
+        if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new StorageExistsError(s.name);
+        throw err;
+      }
+      return { ...s, fileCount: 0, totalSize: 0 };
+    });
   }
 
   async get(idOrName: string): Promise<StorageRecord | undefined> {
@@ -74,7 +80,9 @@ export class SqliteStorageStore implements StorageStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM storages WHERE id = ?").run(id).changes > 0;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM storages WHERE id = ?").run(id).changes > 0;
+    });
   }
 
   async listFiles(storageId: string, prefix: string): Promise<StorageFileRecord[]> {
@@ -92,26 +100,28 @@ export class SqliteStorageStore implements StorageStore {
   }
 
   async putFile(f: StorageFileRecord): Promise<boolean> {
-    try {
-      prepared(
-        this.db,
-        `INSERT INTO storage_files (storage_id, path, size, sha256, create_time) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (storage_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
-             create_time = excluded.create_time`,
-      ).run(f.storageId, f.path, f.size, f.sha256, f.createTime);
-      return true;
-    } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_FOREIGNKEY") return false;
-      throw err;
-    }
+    return this.writes.write(() => {
+      try {
+        prepared(
+          this.db,
+          `INSERT INTO storage_files (storage_id, path, size, sha256, create_time) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (storage_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
+               create_time = excluded.create_time`,
+        ).run(f.storageId, f.path, f.size, f.sha256, f.createTime);
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_FOREIGNKEY") return false;
+        throw err;
+      }
+    });
   }
 
   async removeFiles(storageId: string, paths: string[]): Promise<number> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       let removed = 0;
       const statement = prepared(this.db, "DELETE FROM storage_files WHERE storage_id = ? AND path = ?");
       for (const path of paths) removed += statement.run(storageId, path).changes;
       return removed;
-    })();
+    });
   }
 }

@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import type { Store } from "../store/store.js";
+import { GroupCommit } from "./group-commit.js";
 import { migrate } from "./migrations.js";
 import { SqliteArtefactStore } from "./sqlite-artefact-store.js";
 import { SqliteBlobReferences } from "./sqlite-blob-references.js";
@@ -16,7 +17,9 @@ import { SqliteUserStore } from "./sqlite-user-store.js";
 /**
  * Opens (creating if needed) the SQLite database at path and migrates it. WAL mode with
  * synchronous=NORMAL: a crash of the process loses nothing committed; a power loss may lose the
- * last transactions. ":memory:" gives a throwaway store for tests.
+ * last transactions. Writes are group-committed: those of one event-loop turn share one
+ * transaction, and each resolves once it is committed (GroupCommit). ":memory:" gives a throwaway
+ * store for tests.
  */
 export function openSqliteStore(path: string): Store {
   const db = new Database(path);
@@ -25,19 +28,21 @@ export function openSqliteStore(path: string): Store {
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  const writes = new GroupCommit(db);
   return {
-    tasks: new SqliteTaskStore(db),
-    nodes: new SqliteNodeStore(db),
-    users: new SqliteUserStore(db),
-    events: new SqliteEventStore(db),
-    logSegments: new SqliteLogSegmentStore(db),
-    artefacts: new SqliteArtefactStore(db),
-    storages: new SqliteStorageStore(db),
-    organizations: new SqliteOrganizationStore(db),
-    namespaces: new SqliteNamespaceStore(db),
-    deliveries: new SqliteDeliveryStore(db),
+    tasks: new SqliteTaskStore(db, writes),
+    nodes: new SqliteNodeStore(db, writes),
+    users: new SqliteUserStore(db, writes),
+    events: new SqliteEventStore(db, writes),
+    logSegments: new SqliteLogSegmentStore(db, writes),
+    artefacts: new SqliteArtefactStore(db, writes),
+    storages: new SqliteStorageStore(db, writes),
+    organizations: new SqliteOrganizationStore(db, writes),
+    namespaces: new SqliteNamespaceStore(db, writes),
+    deliveries: new SqliteDeliveryStore(db, writes),
     blobReferences: new SqliteBlobReferences(db),
     close: async () => {
+      writes.flush();
       db.close();
     },
   };

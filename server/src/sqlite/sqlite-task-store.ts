@@ -8,6 +8,7 @@ import type {
   TaskStore,
   WaitingQuery,
 } from "../store/task-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface TaskRow {
@@ -94,19 +95,24 @@ const toAttempt = (r: AttemptRow): AttemptRecord => ({
 
 /** TaskStore on SQLite. Compare-and-set methods check (id, attempt, lease) in their WHERE clause. */
 export class SqliteTaskStore implements TaskStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
-  async create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
-    const info = prepared(
-      this.db,
-      `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
+  create(t: Omit<TaskRecord, "seq">): Promise<TaskRecord> {
+    return this.writes.write(() => {
+      const info = prepared(
+        this.db,
+        `INSERT INTO tasks (id, definition, type, queue, target_node, status, result, exit_code, error, owner_id, pipeline_id,
            node_id, attempt, lease_id, lease_expire_time, infra_failures, script_retries, log_size, not_before,
            create_time, start_time, end_time, update_time)
          VALUES (@id, @definition, @type, @queue, @targetNode, @status, @result, @exitCode, @error, @ownerId, @pipelineId,
            @nodeId, @attempt, @leaseId, @leaseExpireTime, @infraFailures, @scriptRetries, @logSize, @notBefore,
            @createTime, @startTime, @endTime, @updateTime)`,
-    ).run({ ...t, definition: JSON.stringify(t.definition), type: t.definition.type });
-    return { ...t, seq: Number(info.lastInsertRowid) };
+      ).run({ ...t, definition: JSON.stringify(t.definition), type: t.definition.type });
+      return { ...t, seq: Number(info.lastInsertRowid) };
+    });
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -179,7 +185,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async assign(a: Assignment): Promise<TaskRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       const moved = prepared(
         this.db,
         `UPDATE tasks SET status = 'setup', result = 'none', exit_code = NULL, error = '', node_id = ?, attempt = ?,
@@ -193,11 +199,11 @@ export class SqliteTaskStore implements TaskStore {
              start_time, end_time, token_hash) VALUES (?, ?, ?, ?, 'setup', 'none', NULL, '', ?, ?, NULL, ?)`,
       ).run(a.taskId, a.fromAttempt + 1, a.nodeId, a.leaseId, a.logBase, a.now, a.tokenHash ?? "");
       return toTask(moved as TaskRow);
-    })();
+    });
   }
 
   async markRunning(taskId: string, attempt: number, leaseId: string, now: number): Promise<TaskRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       const moved = prepared(
         this.db,
         "UPDATE tasks SET status = 'running', update_time = ? WHERE id = ? AND attempt = ? AND lease_id = ? AND status = 'setup' RETURNING *",
@@ -205,25 +211,29 @@ export class SqliteTaskStore implements TaskStore {
       if (!moved) return undefined;
       prepared(this.db, "UPDATE task_attempts SET status = 'running' WHERE task_id = ? AND number = ?").run(taskId, attempt);
       return toTask(moved as TaskRow);
-    })();
+    });
   }
 
-  async renewLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
-    prepared(this.db, `UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`).run(
-      leaseExpireTime,
-      nodeId,
-    );
+  renewLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
+    return this.writes.write(() => {
+      prepared(this.db, `UPDATE tasks SET lease_expire_time = ? WHERE node_id = ? AND status IN ${ACTIVE}`).run(
+        leaseExpireTime,
+        nodeId,
+      );
+    });
   }
 
-  async shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
-    prepared(
-      this.db,
-      `UPDATE tasks SET lease_expire_time = MIN(lease_expire_time, ?) WHERE node_id = ? AND status IN ${ACTIVE}`,
-    ).run(leaseExpireTime, nodeId);
+  shortenLeases(nodeId: string, leaseExpireTime: number): Promise<void> {
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        `UPDATE tasks SET lease_expire_time = MIN(lease_expire_time, ?) WHERE node_id = ? AND status IN ${ACTIVE}`,
+      ).run(leaseExpireTime, nodeId);
+    });
   }
 
   async endAttempt(e: AttemptEnd): Promise<TaskRecord | undefined> {
-    return this.db.transaction(() => {
+    return this.writes.write(() => {
       const finished = e.taskStatus !== "waiting";
       const moved = prepared(
         this.db,
@@ -251,37 +261,43 @@ export class SqliteTaskStore implements TaskStore {
            WHERE task_id = ? AND number = ?`,
       ).run(e.taskStatus === "stopped" ? "stopped" : "done", e.result, e.exitCode, e.error, e.now, e.taskId, e.attempt);
       return toTask(moved as TaskRow);
-    })();
+    });
   }
 
   async requestStop(taskId: string, now: number): Promise<TaskRecord | undefined> {
-    const row = prepared(
-      this.db,
-      "UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running') RETURNING *",
-    ).get(now, taskId);
-    return row ? toTask(row as TaskRow) : undefined;
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        "UPDATE tasks SET status = 'stop', update_time = ? WHERE id = ? AND status IN ('setup', 'running') RETURNING *",
+      ).get(now, taskId);
+      return row ? toTask(row as TaskRow) : undefined;
+    });
   }
 
   async stopWaiting(taskId: string, now: number): Promise<TaskRecord | undefined> {
-    const row = prepared(
-      this.db,
-      `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
-             update_time = ? WHERE id = ? AND status = 'waiting' RETURNING *`,
-    ).get(now, now, taskId);
-    return row ? toTask(row as TaskRow) : undefined;
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        `UPDATE tasks SET status = 'stopped', result = 'error', error = 'stopped before it ran', end_time = ?,
+               update_time = ? WHERE id = ? AND status = 'waiting' RETURNING *`,
+      ).get(now, now, taskId);
+      return row ? toTask(row as TaskRow) : undefined;
+    });
   }
 
   async restart(taskId: string, now: number): Promise<TaskRecord | undefined> {
-    const row = prepared(
-      this.db,
-      `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
-             infra_failures = 0, script_retries = 0, start_time = NULL, end_time = NULL, not_before = ?, update_time = ?
-           WHERE id = ? AND status IN ('done', 'stopped') RETURNING *`,
-    ).get(now, now, taskId);
-    return row ? toTask(row as TaskRow) : undefined;
+    return this.writes.write(() => {
+      const row = prepared(
+        this.db,
+        `UPDATE tasks SET status = 'waiting', result = 'none', exit_code = NULL, error = '', node_id = '',
+               infra_failures = 0, script_retries = 0, start_time = NULL, end_time = NULL, not_before = ?, update_time = ?
+             WHERE id = ? AND status IN ('done', 'stopped') RETURNING *`,
+      ).get(now, now, taskId);
+      return row ? toTask(row as TaskRow) : undefined;
+    });
   }
 
-  async delete(taskId: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM tasks WHERE id = ?").run(taskId).changes > 0;
+  delete(taskId: string): Promise<boolean> {
+    return this.writes.write(() => prepared(this.db, "DELETE FROM tasks WHERE id = ?").run(taskId).changes > 0);
   }
 }

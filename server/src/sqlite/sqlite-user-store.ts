@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import type { TokenRecord, UserRecord, UserStore } from "../store/user-store.js";
+import type { GroupCommit } from "./group-commit.js";
 import { prepared } from "./statement-cache.js";
 
 interface UserRow {
@@ -42,21 +43,26 @@ const toToken = (r: TokenRow): TokenRecord => ({
 
 /** UserStore on SQLite. */
 export class SqliteUserStore implements UserStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly writes: GroupCommit,
+  ) {}
 
   async count(): Promise<number> {
     return (prepared(this.db, "SELECT COUNT(*) AS n FROM users").get() as { n: number }).n;
   }
 
   async create(u: UserRecord): Promise<void> {
-    prepared(this.db, "INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)").run(
-      u.id,
-      u.name,
-      u.email,
-      u.role,
-      u.passwordHash,
-      u.createTime,
-    );
+    return this.writes.write(() => {
+      prepared(this.db, "INSERT INTO users (id, name, email, role, password_hash, create_time) VALUES (?, ?, ?, ?, ?, ?)").run(
+        u.id,
+        u.name,
+        u.email,
+        u.role,
+        u.passwordHash,
+        u.createTime,
+      );
+    });
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
@@ -74,10 +80,12 @@ export class SqliteUserStore implements UserStore {
   }
 
   async createToken(t: TokenRecord): Promise<void> {
-    prepared(
-      this.db,
-      "INSERT INTO tokens (id, name, user_id, hash, create_time, last_use_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ).run(t.id, t.name, t.userId, t.hash, t.createTime, t.lastUseTime, t.expireTime);
+    return this.writes.write(() => {
+      prepared(
+        this.db,
+        "INSERT INTO tokens (id, name, user_id, hash, create_time, last_use_time, expire_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ).run(t.id, t.name, t.userId, t.hash, t.createTime, t.lastUseTime, t.expireTime);
+    });
   }
 
   async getTokenByHash(hash: string): Promise<TokenRecord | undefined> {
@@ -93,10 +101,14 @@ export class SqliteUserStore implements UserStore {
   }
 
   async deleteToken(id: string): Promise<boolean> {
-    return prepared(this.db, "DELETE FROM tokens WHERE id = ?").run(id).changes > 0;
+    return this.writes.write(() => {
+      return prepared(this.db, "DELETE FROM tokens WHERE id = ?").run(id).changes > 0;
+    });
   }
 
   async touchToken(id: string, time: number): Promise<void> {
-    prepared(this.db, "UPDATE tokens SET last_use_time = ? WHERE id = ?").run(time, id);
+    return this.writes.write(() => {
+      prepared(this.db, "UPDATE tokens SET last_use_time = ? WHERE id = ?").run(time, id);
+    });
   }
 }
