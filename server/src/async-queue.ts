@@ -38,6 +38,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     return this.done;
   }
 
+  /** Items pushed and not taken yet. */
+  get length(): number {
+    return this.items.length;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {

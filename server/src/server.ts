@@ -2,7 +2,6 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
-  AgentService,
   ArtefactService,
   EventService,
   NamespaceService,
@@ -21,11 +20,12 @@ import {
   WebhookService,
 } from "@mottainai/proto";
 import type { Logger } from "pino";
-import { createAuthenticator } from "./auth/authenticator.js";
+import { authenticateNode, createAuthenticator } from "./auth/authenticator.js";
 import { bootstrapAdmin } from "./auth/bootstrap.js";
 import type { ServerConfig } from "./config.js";
 import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
+import { createGrpcAgentRoute } from "./http/grpc-agent-route.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
 import { openBlobStore } from "./blob/open-blob-store.js";
@@ -172,7 +172,6 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           remoteLogPollMs: shared ? config.eventPollIntervalMs : 0,
         }),
       );
-      router.service(AgentService, createAgentService(scheduler, config, logger.child({ component: "agent-stream" })));
       router.service(NodeService, createNodeService(store, scheduler, events));
       router.service(EventService, createEventService(store, events));
       router.service(UserService, createUserService(store));
@@ -194,6 +193,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     },
   });
 
+  // AgentService.Connect: plain gRPC on the HTTP/2 stream, without connect-es (memory per agent).
+  const agentRoute = createGrpcAgentRoute({
+    service: createAgentService(scheduler, config, logger.child({ component: "agent-stream" })),
+    authenticate: (authorization) => authenticateNode(store, authorization),
+    maxMessageBytes: READ_MAX_BYTES,
+    logger: logger.child({ component: "agent-stream" }),
+  });
+
   // Plain HTTP GET/HEAD with Range for files; add a FileRoute here for another family of URLs.
   const fileRoutes = createFileRoutes({
     store,
@@ -213,7 +220,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           res.end(JSON.stringify({ status: "ok" }));
           return;
         }
-        if (!fileRoutes(req, res)) connectHandler(req, res);
+        if (!agentRoute(req, res) && !fileRoutes(req, res)) connectHandler(req, res);
       },
       logger,
     );

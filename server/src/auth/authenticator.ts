@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { NodeRecord } from "../store/node-store.js";
 import type { Store } from "../store/store.js";
 import { hashSecret } from "./secrets.js";
 import { principalKey, type Principal } from "./principal.js";
@@ -27,15 +28,31 @@ export function createAuthenticator(store: Store, now: () => number = Date.now):
     const header = req.header.get("authorization");
     let principal: Principal = { kind: "anonymous" };
     if (header) {
-      const m = header.match(/^Bearer\s+(\S+)$/i);
-      if (!m?.[1]) throw new ConnectError('malformed authorization header: expected "Bearer <token>"', Code.Unauthenticated);
-      principal = await resolve(store, m[1], now());
+      principal = await resolve(store, bearerSecret(header), now());
     } else if (!PUBLIC_METHODS.has(`${req.service.typeName}/${req.method.name}`)) {
       throw new ConnectError("missing bearer token", Code.Unauthenticated);
     }
     req.contextValues.set(principalKey, principal);
     return next(req);
   };
+}
+
+/**
+ * The node whose credential an `authorization` header carries, for the agent stream (which does
+ * not pass through the interceptor). Unauthenticated for a missing or malformed header, an
+ * unknown secret, or one that is not a node credential.
+ */
+export async function authenticateNode(store: Store, header: string | undefined): Promise<NodeRecord> {
+  if (!header) throw new ConnectError("missing bearer token", Code.Unauthenticated);
+  const principal = await resolve(store, bearerSecret(header), Date.now());
+  if (principal.kind !== "node") throw new ConnectError("this call needs a node credential", Code.Unauthenticated);
+  return principal.node;
+}
+
+function bearerSecret(header: string): string {
+  const m = header.match(/^Bearer\s+(\S+)$/i);
+  if (!m?.[1]) throw new ConnectError('malformed authorization header: expected "Bearer <token>"', Code.Unauthenticated);
+  return m[1];
 }
 
 /**

@@ -25,13 +25,6 @@ export function requireUser(ctx: HandlerContext): UserRecord {
   return p.user;
 }
 
-/** The calling node; Unauthenticated for anyone else. */
-export function requireNode(ctx: HandlerContext): NodeRecord {
-  const p = ctx.values.get(principalKey);
-  if (p.kind !== "node") throw new ConnectError("this call needs a node credential", Code.Unauthenticated);
-  return p.node;
-}
-
 /** Whether the user may see and change everything (managers and admins). */
 export function isPrivileged(user: UserRecord): boolean {
   return user.role === "admin" || user.role === "manager";

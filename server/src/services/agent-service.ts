@@ -1,9 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  AgentService,
   AttemptRefSchema,
   CancelReason,
   ConnectResponseSchema,
@@ -14,11 +12,10 @@ import {
   type ConnectResponse,
 } from "@mottainai/proto";
 import type { Logger } from "pino";
-import { requireNode } from "../auth/principal.js";
-import { AsyncQueue } from "../async-queue.js";
 import { resultFromProto, specFromDefinition } from "../convert/task-convert.js";
 import type { AgentOutbox, AgentSession, AttemptKey, CancelCause } from "../dispatch/agent-session.js";
 import type { Scheduler } from "../dispatch/scheduler.js";
+import type { NodeRecord } from "../store/node-store.js";
 
 /** Timers the server hands agents in the welcome. */
 export interface AgentTimers {
@@ -43,29 +40,52 @@ const toKey = (ref: AttemptRef | undefined): AttemptKey => {
 
 const toRef = (key: AttemptKey) => create(AttemptRefSchema, key);
 
+/** One agent's open stream, as the wire layer drives it. */
+export interface AgentStream {
+  /** The welcome to send first. */
+  readonly welcome: ConnectResponse;
+  /** Handles one agent message; the wire layer calls it for one message at a time, in order. */
+  handle(request: ConnectRequest): Promise<void>;
+  /** Whether the scheduler closed the session (a newer stream of the node replaced it, or the node was removed). */
+  readonly closed: boolean;
+  /** Ends the session (the stream is gone); idempotent. The wire layer calls it once no handle() runs. */
+  end(): Promise<void>;
+}
+
+/** Where the server's messages for one agent go; close() ends the stream with status OK. */
+export interface AgentSink {
+  send(response: ConnectResponse): void;
+  close(): void;
+}
+
+/** The agent stream's service: turns agent messages into scheduler calls and back. */
+export interface AgentService {
+  /**
+   * Checks the hello (the stream's first message) and registers the session with the scheduler.
+   * Throws a ConnectError (InvalidArgument, FailedPrecondition) for a bad hello.
+   */
+  open(node: NodeRecord, hello: ConnectRequest, sink: AgentSink): Promise<AgentStream>;
+}
+
 /**
- * AgentService: the agent stream (DESIGN §3). It checks the hello, answers with the welcome,
- * then turns each agent message into a scheduler call and each scheduler outbox call into a
- * server message. Messages of one stream are handled one at a time, in order.
+ * AgentService: the agent stream (DESIGN §3). open() checks the hello and builds the welcome;
+ * each agent message becomes a scheduler call and each scheduler outbox call a server message.
+ * The wire (gRPC framing, http/grpc-agent-route.ts) is not its business.
  */
-export function createAgentService(scheduler: Scheduler, timers: AgentTimers, logger: Logger): ServiceImpl<typeof AgentService> {
+export function createAgentService(scheduler: Scheduler, timers: AgentTimers, logger: Logger): AgentService {
   return {
-    async *connect(requests, ctx) {
-      const node = requireNode(ctx);
-      const log = logger.child({ nodeId: node.id, node: node.name });
-      const iterator = requests[Symbol.asyncIterator]();
-      const first = await iterator.next();
-      const hello = first.done ? undefined : first.value.message;
-      if (hello?.case !== "hello") throw new ConnectError("the first message must be a hello", Code.InvalidArgument);
+    async open(node, first, sink) {
+      const hello = first.message;
+      if (hello.case !== "hello") throw new ConnectError("the first message must be a hello", Code.InvalidArgument);
       if (hello.value.protocolVersion !== PROTOCOL_VERSION) {
         throw new ConnectError(
           `protocol version mismatch: agent speaks ${hello.value.protocolVersion}, server speaks ${PROTOCOL_VERSION}; upgrade the older side`,
           Code.FailedPrecondition,
         );
       }
-      const outgoing = new AsyncQueue<ConnectResponse>();
+      const log = logger.child({ nodeId: node.id, node: node.name });
       const send = (message: MessageInitShape<typeof ConnectResponseSchema>["message"]) =>
-        outgoing.push(create(ConnectResponseSchema, { message }));
+        sink.send(create(ConnectResponseSchema, { message }));
       const outbox: AgentOutbox = {
         assign: (a) =>
           send({
@@ -82,7 +102,7 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
         finishAck: (key) => send({ case: "finishAck", value: { ref: toRef(key) } }),
         cancel: (key, cause) => send({ case: "cancel", value: { ref: toRef(key), reason: CANCEL_REASON[cause] } }),
         drain: (draining) => send({ case: "drain", value: { draining } }),
-        close: () => outgoing.close(),
+        close: () => sink.close(),
       };
       const h = hello.value;
       const { session, reconciliation } = await scheduler.connect(
@@ -101,46 +121,39 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
         h.running.map((r) => toKey(r.ref)),
       );
       log.info({ executors: h.executors, capacity: h.capacity, running: h.running.length }, "agent connected");
-      yield create(ConnectResponseSchema, {
-        message: {
-          case: "welcome",
-          value: {
-            nodeId: node.id,
-            nodeName: node.name,
-            protocolVersion: PROTOCOL_VERSION,
-            heartbeatInterval: durationFromMs(timers.heartbeatIntervalMs),
-            leaseTtl: durationFromMs(timers.leaseTtlMs),
-            logFlushInterval: durationFromMs(timers.logFlushIntervalMs),
-            maxChunkBytes: timers.maxChunkBytes,
-            keep: reconciliation.keep.map(toRef),
-            cancel: reconciliation.cancel.map(toRef),
-            cancelGrace: durationFromMs(timers.cancelGraceMs),
-            draining: session.node.draining,
+      let ended: Promise<void> | undefined;
+      return {
+        welcome: create(ConnectResponseSchema, {
+          message: {
+            case: "welcome",
+            value: {
+              nodeId: node.id,
+              nodeName: node.name,
+              protocolVersion: PROTOCOL_VERSION,
+              heartbeatInterval: durationFromMs(timers.heartbeatIntervalMs),
+              leaseTtl: durationFromMs(timers.leaseTtlMs),
+              logFlushInterval: durationFromMs(timers.logFlushIntervalMs),
+              maxChunkBytes: timers.maxChunkBytes,
+              keep: reconciliation.keep.map(toRef),
+              cancel: reconciliation.cancel.map(toRef),
+              cancelGrace: durationFromMs(timers.cancelGraceMs),
+              draining: session.node.draining,
+            },
           },
+        }),
+        handle: (request) => handle(scheduler, session, request),
+        get closed() {
+          return session.closed;
         },
-      });
-      // Handles the agent's messages in order while the generator below yields the server's.
-      void (async () => {
-        try {
-          for (;;) {
-            const next = await iterator.next();
-            if (next.done || session.closed) break;
-            await handle(scheduler, session, next.value);
-          }
-          outgoing.close();
-        } catch (err) {
-          outgoing.fail(err);
-        } finally {
-          await scheduler.disconnect(session);
-          log.info("agent disconnected");
-        }
-      })();
-      try {
-        yield* outgoing;
-      } finally {
-        session.closed = true;
-        outgoing.close();
-      }
+        end() {
+          ended ??= (async () => {
+            session.closed = true;
+            await scheduler.disconnect(session);
+            log.info("agent disconnected");
+          })();
+          return ended;
+        },
+      };
     },
   };
 }
