@@ -136,6 +136,22 @@ describe("agent stream on the wire (stock gRPC client, raw HTTP/2)", function ()
     });
   });
 
+  it("sends the welcome first even when the scheduler speaks while the stream opens (a drained node)", async () => {
+    const nodes = adminClient(server, NodeService);
+    await nodes.drainNode({ id: "wire-agent" });
+    try {
+      const { responses, status } = await grpcCall(credential, [hello()]);
+      assert.equal(status.code, grpc.status.OK, status.details);
+      assert.deepEqual(
+        responses.map((r) => r.message.case),
+        ["welcome", "drain"],
+      );
+      assert.equal((responses[0]?.message.value as { draining: boolean }).draining, true);
+    } finally {
+      await nodes.resumeNode({ id: "wire-agent" });
+    }
+  });
+
   it("answers HTTP/1.1 and non-gRPC requests on its path with 415", async () => {
     const { stdout } = await run("curl", [
       "-sS",

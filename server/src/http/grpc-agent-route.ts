@@ -7,6 +7,7 @@ import {
   ConnectRequestSchema,
   ConnectResponseSchema,
   type ConnectRequest,
+  type ConnectResponse,
 } from "@mottainai/proto";
 import type { Logger } from "pino";
 import { AsyncQueue } from "../async-queue.js";
@@ -126,13 +127,18 @@ async function serve(o: GrpcAgentRouteOptions, req: http2.Http2ServerRequest, re
       throw new ConnectError(`grpc-encoding ${String(encoding)} is not supported: send identity`, Code.Unimplemented);
     }
     const node = await o.authenticate(req.headers.authorization);
+    // The scheduler may speak (a drain, a cancel) while open() runs: that waits for the welcome.
+    const early: ConnectResponse[] = [];
+    let welcomed = false;
     for await (const request of inbox) {
       if (agent === undefined) {
         agent = await o.service.open(node, request, {
-          send: (response) => send(toBinary(ConnectResponseSchema, response)),
+          send: (response) => (welcomed ? send(toBinary(ConnectResponseSchema, response)) : early.push(response)),
           close: () => finish(),
         });
         send(toBinary(ConnectResponseSchema, agent.welcome));
+        for (const response of early.splice(0)) send(toBinary(ConnectResponseSchema, response));
+        welcomed = true;
       } else {
         await agent.handle(request);
       }
