@@ -51,8 +51,10 @@ const { HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
  *
  * Order and back-pressure: agent messages are handled one at a time in arrival order; while
  * HIGH_WATER of them wait, the route stops reading the stream (HTTP/2 flow control then holds
- * the agent back). The agent half-closing its side ends the stream with OK after the messages
- * already received; the stream closing (agent gone, connection lost) ends the session.
+ * the agent back). The welcome is always the first server message: what the scheduler sends
+ * while the stream opens (a drain, a cancel) waits for it. The agent half-closing its side ends
+ * the stream with OK after the messages already received; the stream closing (agent gone,
+ * connection lost) ends the session.
  *
  * Returns false for any other path, so the caller passes the request on.
  */
