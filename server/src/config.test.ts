@@ -14,6 +14,15 @@ describe("loadServerConfig", () => {
     assert.equal(c.heartbeatIntervalMs, 10_000);
     assert.equal(c.leaseTtlMs, 30_000);
     assert.equal(c.maxInfraRetries, 2);
+    assert.equal(c.taskRetentionMs, 0, "every task is kept unless a retention is set");
+  });
+
+  it("reads the task retention in days, hours or less, and names a bad one", () => {
+    assert.equal(loadServerConfig(["--task-retention", "30d"], {}).taskRetentionMs, 30 * 86_400_000);
+    assert.equal(loadServerConfig([], { MOTTAINAI_TASK_RETENTION: "12h" }).taskRetentionMs, 12 * 3_600_000);
+    assert.throws(() => loadServerConfig(["--task-retention", "a month"], {}), {
+      message: '--task-retention: expected a duration of at least 0 ms such as "10s" or "500ms", got "a month"',
+    });
   });
 
   it("prefers flags over environment over file", () => {

@@ -56,6 +56,11 @@ export interface ServerConfig {
   blobRetentionMs: number;
   /** Time between two blob garbage collections (the first runs a minute after start); 0 disables them. Default 1 h. */
   gcIntervalMs: number;
+  /**
+   * Finished tasks that ended longer ago than this are removed with their logs and artefacts,
+   * right before each blob garbage collection (so every gcIntervalMs). 0 keeps every task. Default 0.
+   */
+  taskRetentionMs: number;
   /** Attempts of a namespace delivery before it fails. Default 8. */
   deliveryMaxAttempts: number;
   /** Delay after a delivery's first failed attempt; doubles after each, at most 1 h. Default 10 s. */
@@ -112,6 +117,7 @@ const OPTIONS = {
   "max-upload-size": { type: "string" },
   "blob-retention": { type: "string" },
   "gc-interval": { type: "string" },
+  "task-retention": { type: "string" },
   "delivery-attempts": { type: "string" },
   "delivery-backoff": { type: "string" },
   "delivery-timeout": { type: "string" },
@@ -142,6 +148,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "max-upload-size": "MOTTAINAI_MAX_UPLOAD_SIZE",
   "blob-retention": "MOTTAINAI_BLOB_RETENTION",
   "gc-interval": "MOTTAINAI_GC_INTERVAL",
+  "task-retention": "MOTTAINAI_TASK_RETENTION",
   "delivery-attempts": "MOTTAINAI_DELIVERY_ATTEMPTS",
   "delivery-backoff": "MOTTAINAI_DELIVERY_BACKOFF",
   "delivery-timeout": "MOTTAINAI_DELIVERY_TIMEOUT",
@@ -240,6 +247,7 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     maxUploadBytes: size("max-upload-size", 10 * 1024 ** 3),
     blobRetentionMs: duration("blob-retention", 24 * 3_600_000, 0),
     gcIntervalMs: duration("gc-interval", 3_600_000, 0),
+    taskRetentionMs: duration("task-retention", 0, 0),
     deliveryMaxAttempts: integer("delivery-attempts", 8, 1),
     deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),

@@ -7,6 +7,8 @@ describe("parseDuration", () => {
     assert.equal(parseDuration("10s"), 10_000);
     assert.equal(parseDuration("1m30s"), 90_000);
     assert.equal(parseDuration("2h"), 7_200_000);
+    assert.equal(parseDuration("30d"), 30 * 86_400_000);
+    assert.equal(parseDuration("1d12h"), 36 * 3_600_000);
     assert.equal(parseDuration("1.5s"), 1500);
     assert.equal(parseDuration("42"), 42);
   });

@@ -30,6 +30,7 @@ import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
 import { openBlobStore } from "./blob/open-blob-store.js";
 import { createAgentService } from "./services/agent-service.js";
+import { TaskRetention } from "./tasks/task-retention.js";
 import { createArtefactService } from "./services/artefact-service.js";
 import { createStorageService } from "./services/storage-service.js";
 import { artefactRoute, createFileRoutes, storageRoute } from "./http/file-routes.js";
@@ -143,12 +144,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     newId,
   });
   await tagMoves.start();
+  const taskRetention = new TaskRetention({
+    store,
+    logs,
+    events,
+    retentionMs: config.taskRetentionMs,
+    logger: logger.child({ component: "task-retention" }),
+  });
   const blobCollector = new BlobCollector({
     blobs,
     references: store.blobReferences,
     logger: logger.child({ component: "blob-gc" }),
     retentionMs: config.blobRetentionMs,
     intervalMs: config.gcIntervalMs,
+    beforeCollection: () => taskRetention.sweep(),
   });
   blobCollector.start();
   const stopBackground = async () => {

@@ -16,6 +16,11 @@ export interface BlobCollectorOptions {
   intervalMs?: number;
   /** Delay of the first collection after start(). Default the smaller of 1 min and intervalMs. */
   startDelayMs?: number;
+  /**
+   * Runs before each collection, so that what it frees (the tasks the task retention removes)
+   * goes in the same collection. A failure is logged and the collection runs anyway.
+   */
+  beforeCollection?: () => Promise<unknown>;
   now?: () => number;
 }
 
@@ -99,6 +104,9 @@ export class BlobCollector {
   }
 
   private async run(): Promise<BlobCollection> {
+    await this.options
+      .beforeCollection?.()
+      .catch((err: unknown) => this.options.logger.error({ err }, "the step before blob garbage collection failed"));
     const started = this.now();
     const cutoff = started - this.retentionMs;
     const result: BlobCollection = { scanned: 0, deleted: 0, freedBytes: 0, referenced: 0, young: 0 };

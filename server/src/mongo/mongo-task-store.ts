@@ -63,6 +63,7 @@ export async function createTaskIndexes(tasks: Collection<TaskDoc>, claims: Coll
   await tasks.createIndex({ pipelineId: 1, seq: -1 });
   await tasks.createIndex({ nodeId: 1, status: 1 });
   await tasks.createIndex({ status: 1, leaseExpireTime: 1 });
+  await tasks.createIndex({ status: 1, endTime: 1 });
   await tasks.createIndex({ tokenHashes: 1 });
 }
 
@@ -218,6 +219,16 @@ export class MongoTaskStore implements TaskStore {
       await this.tasks
         .find({ status: { $in: ACTIVE } })
         .sort({ seq: 1 })
+        .toArray()
+    ).map(toTask);
+  }
+
+  async listFinishedBefore(endTime: number, limit: number): Promise<TaskRecord[]> {
+    return (
+      await this.tasks
+        .find({ status: { $in: ["done", "stopped"] }, endTime: { $ne: null, $lt: endTime } })
+        .sort({ endTime: 1, seq: 1 })
+        .limit(limit)
         .toArray()
     ).map(toTask);
   }

@@ -16,6 +16,7 @@ import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
 import type { Store } from "../store/store.js";
 import { newWaitingTask } from "../store/new-task.js";
+import { removeTask } from "../tasks/remove-task.js";
 import type { TaskRecord, TaskState } from "../store/task-store.js";
 
 /** Dependencies of the task service. */
@@ -156,10 +157,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
       if (task.status === "waiting" && !(await o.store.tasks.stopWaiting(task.id, now()))) {
         throw new ConnectError(`task ${task.id} was just dispatched; stop it before removing it`, Code.FailedPrecondition);
       }
-      await o.store.artefacts.deleteForTask(task.id);
-      await o.store.tasks.delete(task.id);
-      await o.logs.remove(task.id);
-      await o.events.publish("task.deleted", task.id);
+      if (!(await removeTask(o, task.id))) throw new ConnectError(`task ${task.id} not found`, Code.NotFound);
       return {};
     },
 

@@ -241,6 +241,10 @@ const MIGRATIONS: readonly string[] = [
     event_sequence INTEGER NOT NULL
   );
   `,
+  // 7: finished tasks by end time, for the task retention.
+  `
+  CREATE INDEX tasks_finished ON tasks (status, end_time);
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */

@@ -172,6 +172,15 @@ export class SqliteTaskStore implements TaskStore {
     ).map(toTask);
   }
 
+  async listFinishedBefore(endTime: number, limit: number): Promise<TaskRecord[]> {
+    return (
+      prepared(
+        this.db,
+        "SELECT * FROM tasks WHERE status IN ('done', 'stopped') AND end_time < ? ORDER BY end_time, seq LIMIT ?",
+      ).all(endTime, limit) as TaskRow[]
+    ).map(toTask);
+  }
+
   async attempts(taskId: string): Promise<AttemptRecord[]> {
     return (prepared(this.db, "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY number").all(taskId) as AttemptRow[]).map(
       toAttempt,

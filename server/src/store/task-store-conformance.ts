@@ -157,6 +157,35 @@ export function taskStoreConformance(factory: StoreFactory): void {
       });
     });
 
+    it("lists finished tasks that ended before a time, oldest end first", async () => {
+      for (const [id, end] of [
+        ["late", 300],
+        ["early", 100],
+        ["mid", 200],
+      ] as const) {
+        await s.store.tasks.create(testTask(id));
+        await s.store.tasks.assign(claim(id));
+        await s.store.tasks.endAttempt(ending(id, { now: end }));
+      }
+      await s.store.tasks.create(testTask("stopped-waiting"));
+      await s.store.tasks.stopWaiting("stopped-waiting", 150);
+      await s.store.tasks.create(testTask("running"));
+      await s.store.tasks.assign(claim("running"));
+      await s.store.tasks.create(testTask("waiting"));
+      assert.deepEqual(
+        (await s.store.tasks.listFinishedBefore(250, 10)).map((t) => t.id),
+        ["early", "stopped-waiting", "mid"],
+      );
+      assert.deepEqual(
+        (await s.store.tasks.listFinishedBefore(250, 2)).map((t) => t.id),
+        ["early", "stopped-waiting"],
+      );
+      assert.deepEqual(
+        (await s.store.tasks.listFinishedBefore(100, 10)).map((t) => t.id),
+        [],
+      );
+    });
+
     it("requeues an attempt as waiting and finds expired leases", async () => {
       await s.store.tasks.create(testTask("a"));
       await s.store.tasks.assign(claim("a"));

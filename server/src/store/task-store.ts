@@ -176,6 +176,11 @@ export interface TaskStore {
   listActive(): Promise<TaskRecord[]>;
   /** Active tasks whose lease expired before now. */
   listExpiredLeases(now: number): Promise<TaskRecord[]>;
+  /**
+   * Finished tasks (done or stopped) that ended before endTime, oldest end first, at most
+   * limit: what the task retention removes.
+   */
+  listFinishedBefore(endTime: number, limit: number): Promise<TaskRecord[]>;
   attempts(taskId: string): Promise<AttemptRecord[]>;
   /** The attempt whose task token hashes to tokenHash (any state); undefined when none does. */
   attemptByTokenHash(tokenHash: string): Promise<AttemptRecord | undefined>;
