@@ -144,7 +144,7 @@ async function serve(o: GrpcAgentRouteOptions, req: http2.Http2ServerRequest, re
       } else {
         await agent.handle(request);
       }
-      if (finished || agent.closed) break;
+      if (finished) break;
       if (stream.isPaused() && inbox.length < HIGH_WATER / 2) stream.resume();
     }
     finish();

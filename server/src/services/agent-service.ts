@@ -46,13 +46,15 @@ export interface AgentStream {
   readonly welcome: ConnectResponse;
   /** Handles one agent message; the wire layer calls it for one message at a time, in order. */
   handle(request: ConnectRequest): Promise<void>;
-  /** Whether the scheduler closed the session (a newer stream of the node replaced it, or the node was removed). */
-  readonly closed: boolean;
-  /** Ends the session (the stream is gone); idempotent. The wire layer calls it once no handle() runs. */
+  /** Ends the session (the stream is gone); the wire layer calls it once, when no handle() runs. */
   end(): Promise<void>;
 }
 
-/** Where the server's messages for one agent go; close() ends the stream with status OK. */
+/**
+ * Where the server's messages for one agent go; close() ends the stream with status OK (the
+ * scheduler closes a session this way when a newer stream of the node replaces it, the node is
+ * removed, or the server stops).
+ */
 export interface AgentSink {
   send(response: ConnectResponse): void;
   close(): void;
@@ -121,7 +123,6 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
         h.running.map((r) => toKey(r.ref)),
       );
       log.info({ executors: h.executors, capacity: h.capacity, running: h.running.length }, "agent connected");
-      let ended: Promise<void> | undefined;
       return {
         welcome: create(ConnectResponseSchema, {
           message: {
@@ -142,16 +143,9 @@ export function createAgentService(scheduler: Scheduler, timers: AgentTimers, lo
           },
         }),
         handle: (request) => handle(scheduler, session, request),
-        get closed() {
-          return session.closed;
-        },
-        end() {
-          ended ??= (async () => {
-            session.closed = true;
-            await scheduler.disconnect(session);
-            log.info("agent disconnected");
-          })();
-          return ended;
+        async end() {
+          await scheduler.disconnect(session);
+          log.info("agent disconnected");
         },
       };
     },

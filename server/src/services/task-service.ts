@@ -16,8 +16,8 @@ import type { EventBus } from "../events/event-bus.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
 import type { Store } from "../store/store.js";
 import { newWaitingTask } from "../store/new-task.js";
-import { removeTask } from "../tasks/remove-task.js";
 import type { TaskRecord, TaskState } from "../store/task-store.js";
+import { removeTask } from "../tasks/remove-task.js";
 
 /** Dependencies of the task service. */
 export interface TaskServiceOptions {

@@ -76,7 +76,7 @@ export class SqliteNodeStore implements NodeStore {
         queues: JSON.stringify(n.queues),
         executors: JSON.stringify(n.executors),
       });
-      return toNode(prepared(this.db, "SELECT * FROM nodes WHERE name = ?").get(n.name) as NodeRow);
+      return this.byName(n.name) as NodeRecord;
     });
   }
 
@@ -86,6 +86,10 @@ export class SqliteNodeStore implements NodeStore {
   }
 
   async getByName(name: string): Promise<NodeRecord | undefined> {
+    return this.byName(name);
+  }
+
+  private byName(name: string): NodeRecord | undefined {
     const row = prepared(this.db, "SELECT * FROM nodes WHERE name = ?").get(name) as NodeRow | undefined;
     return row && toNode(row);
   }
