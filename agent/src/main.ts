@@ -10,6 +10,7 @@ import { AgentFatalError } from "./errors.js";
 import { removeLeftoverContainers } from "./executor/docker-cleanup.js";
 import { agentLabelFor, createDockerClient, type DockerExecutorOptions } from "./executor/docker-executor.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
+import { loadLibvirtBinding } from "./executor/libvirt-binding.js";
 import { removeLeftoverDomains } from "./executor/libvirt-cleanup.js";
 import { createLibvirtConnection, type LibvirtExecutorOptions } from "./executor/libvirt-executor.js";
 import { createServerTransport } from "./transport.js";
@@ -122,6 +123,12 @@ async function main(argv: string[]): Promise<number> {
 
   let libvirt: LibvirtExecutorOptions | undefined;
   if (config.executors.includes("libvirt") && config.libvirt.imageDir !== undefined) {
+    try {
+      await loadLibvirtBinding();
+    } catch (err) {
+      logger.fatal(`libvirt executor: ${(err as Error).message}`);
+      return 1;
+    }
     const connection = createLibvirtConnection(config.libvirt.uri);
     const agentLabel = agentLabelFor(config.stateDir);
     libvirt = {

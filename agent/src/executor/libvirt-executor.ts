@@ -3,7 +3,6 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, posix, resolve, sep } from "node:path";
-import type * as Libvirt from "@unraid/libvirt";
 import { processGroupRecordFile } from "../orphan-reaper.js";
 import { agentLabelFor } from "./docker-executor.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "./executor.js";
@@ -11,6 +10,7 @@ import { workspaceLayout } from "./workspace-layout.js";
 import { GroupProcess } from "./group-process.js";
 import { DEFAULT_PATH, workspaceName } from "./host-executor.js";
 import { listenConsole, listenSerial, type ConsoleEnd, type ConsoleListener, type SerialListener } from "./libvirt-console.js";
+import { loadLibvirtBinding, type LibvirtDomain, type LibvirtHypervisor } from "./libvirt-binding.js";
 import { extractTar, writeTar } from "./libvirt-disk-tar.js";
 import { DEFAULT_KERNEL_CMDLINE, domainName, taskDomainXml } from "./libvirt-domain-xml.js";
 import { createOverlay, findLibvirtImage, type LibvirtImage } from "./libvirt-images.js";
@@ -73,27 +73,16 @@ export interface LibvirtExecutorOptions {
 /** One libvirt connection shared by the executors of an agent, opened on first use. */
 export interface LibvirtConnection {
   readonly uri: string;
-  hypervisor(): Promise<Libvirt.Hypervisor>;
+  hypervisor(): Promise<LibvirtHypervisor>;
   close(): Promise<void>;
-}
-
-let binding: Promise<typeof Libvirt> | undefined;
-
-/**
- * The `@unraid/libvirt` binding, loaded on first use so that an agent without libvirt's shared
- * library still starts when it does not offer the libvirt executor.
- */
-export function loadLibvirtBinding(): Promise<typeof Libvirt> {
-  binding ??= import("@unraid/libvirt");
-  return binding;
 }
 
 /** A lazily opened connection to `uri`; a failed open is retried on the next use. */
 export function createLibvirtConnection(uri: string = DEFAULT_LIBVIRT_URI): LibvirtConnection {
-  let opening: Promise<Libvirt.Hypervisor> | undefined;
+  let opening: Promise<LibvirtHypervisor> | undefined;
   return {
     uri,
-    hypervisor(): Promise<Libvirt.Hypervisor> {
+    hypervisor(): Promise<LibvirtHypervisor> {
       opening ??= (async () => {
         const { Hypervisor } = await loadLibvirtBinding();
         const h = new Hypervisor({ uri });
@@ -257,7 +246,7 @@ function errorMessage(err: unknown): string {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Whether the domain `name` exists and is active; an unknown domain is not. */
-async function isActive(hypervisor: Libvirt.Hypervisor, name: string): Promise<boolean> {
+async function isActive(hypervisor: LibvirtHypervisor, name: string): Promise<boolean> {
   try {
     const domain = await hypervisor.domainLookupByName(name);
     const info = await domain.getInfo();
@@ -272,8 +261,8 @@ async function isActive(hypervisor: Libvirt.Hypervisor, name: string): Promise<b
  * `settleMs` until libvirt no longer reports it running. A domain that is already gone is
  * not an error. Resolves with whether the domain was running.
  */
-export async function destroyDomain(hypervisor: Libvirt.Hypervisor, name: string, settleMs = 5000): Promise<boolean> {
-  let domain: Libvirt.Domain;
+export async function destroyDomain(hypervisor: LibvirtHypervisor, name: string, settleMs = 5000): Promise<boolean> {
+  let domain: LibvirtDomain;
   try {
     domain = await hypervisor.domainLookupByName(name);
   } catch {
