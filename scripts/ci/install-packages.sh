@@ -3,7 +3,9 @@
 # (npm ci compiles @unraid/libvirt against it), and the real services the suites talk to:
 # dockerd and a registry (docker executor), libvirtd and qemu (libvirt executor), a single-node
 # Ceph (S3 blob store), rsync and git (namespace delivery), openssh-server (private checkouts),
-# apache2-utils (htpasswd for the authenticated registry). Idempotent: installs only what is missing.
+# apache2-utils (htpasswd for the authenticated registry), ngircd (bridge IRC notifier), lxd (LXD
+# executor), chromium (dashboard browser tests, driven by playwright-core), python3-grpcio with
+# protoc and its gRPC plugin (the Python event subscriber example). Idempotent: installs only what is missing.
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,10 @@ packages=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 qemu-utils cpio kmod e2fsprogs
   ceph-mon ceph-mgr ceph-osd radosgw ceph-common
   rsync
+  ngircd
+  lxd
+  chromium
+  python3-grpcio protobuf-compiler protobuf-compiler-grpc
 )
 
 missing=()
