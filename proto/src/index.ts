@@ -16,6 +16,6 @@ export * from "./gen/mottainai/v1/token_pb.js";
 export * from "./gen/mottainai/v1/user_pb.js";
 export * from "./gen/mottainai/v1/webhook_pb.js";
 export { PROTOCOL_VERSION } from "./protocol-version.js";
-export * from "./task-file.js";
+export * from "./spec/index.js";
 export * from "./task-types.js";
 export * from "./file-path.js";

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { TaskSpecSchema, type TaskSpec } from "./gen/mottainai/v1/task_pb.js";
-import {
-  parsePipelineFile,
-  parsePlanFile,
-  parseTaskFile,
-  SpecError,
-  splitEnvironmentEntry,
-  validateTaskSpec,
-} from "./task-file.js";
-import { executorForTaskType, TASK_TYPES } from "./task-types.js";
+import { TaskSpecSchema, type TaskSpec } from "../gen/mottainai/v1/task_pb.js";
+import { parsePipelineFile, parsePlanFile, parseTaskFile, SpecError, splitEnvironmentEntry, validateTaskSpec } from "./index.js";
+import { executorForTaskType, TASK_TYPES } from "../task-types.js";
 
 const ORIGINAL_TASK = `# An original Mottainai task, as the Sabayon build used them.
 name: "Build app-misc/foo"

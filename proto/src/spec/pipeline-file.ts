@@ -1,0 +1,128 @@
+import { create } from "@bufbuild/protobuf";
+import { PipelineSpecSchema, type PipelineSpec } from "../gen/mottainai/v1/pipeline_pb.js";
+import {
+  asCount,
+  asString,
+  asStringList,
+  describe,
+  joinField,
+  keyPath,
+  quote,
+  setOwn,
+  suggestion,
+  unknownKey,
+  withFile,
+} from "./field-readers.js";
+import { SpecError, type SpecIssue } from "./spec-error.js";
+import { NO_KEYS, PIPELINE_TASK_MISPLACED, readTask, TASK_KEYS, validateTaskSpec } from "./task-file.js";
+import { readDocument, type Mapping, type Value } from "./yaml-document.js";
+
+const IGNORED_PIPELINE_KEYS: ReadonlySet<string> = new Set([
+  "ID",
+  "id",
+  "status",
+  "owner_id",
+  "created_time",
+  "start_time",
+  "end_time",
+  "last_update_time",
+]);
+
+/** Keys whose presence makes a plan file a pipeline plan. */
+export const PIPELINE_MARKER_KEYS: readonly string[] = ["pipeline_name", "chain", "group", "chord", "tasks"];
+
+/**
+ * Parses an original pipeline file (YAML or JSON): `pipeline_name`, `chain` or `group` with an
+ * optional `chord` (lists of task keys), `tasks` (key → task, each read with the rules of
+ * {@link parseTaskFile} and reported as `tasks.<key>.<field>`), `queue` and `concurrency`
+ * (default 0: no limit). Exactly one of `chain` and `group` is non-empty, `chord` needs a
+ * `group`, every listed key names an entry of `tasks` and is listed once; tasks that no list
+ * names are kept. A task's empty `queue` stays empty: the pipeline's `queue` applies to it when
+ * the pipeline is created. Exported state keys (`ID`, `status`, `owner_id`, times) are ignored.
+ *
+ * @throws SpecError naming the first bad field.
+ */
+export function parsePipelineFile(text: string, file?: string): PipelineSpec {
+  return withFile(file, () => readPipeline(readDocument(text), NO_KEYS));
+}
+
+type PipelineFieldReader = (spec: PipelineSpec, value: Value, field: string) => void;
+
+const PIPELINE_FIELDS: Readonly<Record<string, PipelineFieldReader>> = {
+  pipeline_name: (spec, value, field) => (spec.pipelineName = asString(value, field)),
+  chain: (spec, value, field) => (spec.chain = asStringList(value, field)),
+  group: (spec, value, field) => (spec.group = asStringList(value, field)),
+  chord: (spec, value, field) => (spec.chord = asStringList(value, field)),
+  tasks: (spec, value, field) => {
+    if (!(value instanceof Map)) throw new SpecError(field, `expected a mapping of task keys to tasks, got ${describe(value)}`);
+    for (const [key, task] of value) {
+      const taskField = keyPath(field, key);
+      if (!(task instanceof Map)) throw new SpecError(taskField, `expected a task (a mapping), got ${describe(task)}`);
+      setOwn(spec.tasks, key, readTask(task, taskField, PIPELINE_TASK_MISPLACED, NO_KEYS));
+    }
+  },
+  queue: (spec, value, field) => (spec.queue = asString(value, field)),
+  concurrency: (spec, value, field) => (spec.concurrency = asCount(value, field, "a non-negative integer")),
+};
+
+const PIPELINE_KEYS: readonly string[] = Object.keys(PIPELINE_FIELDS);
+
+const PIPELINE_MISPLACED: ReadonlyMap<string, string> = new Map([
+  ["planned", "planned belongs in a plan file"],
+  ...TASK_KEYS.filter((key) => key !== "task" && !Object.hasOwn(PIPELINE_FIELDS, key)).map((key): [string, string] => [
+    key,
+    `${key} belongs in a task under tasks`,
+  ]),
+]);
+
+/** Reads a pipeline mapping; `handledByCaller` keys (a plan's `planned`) are skipped. */
+export function readPipeline(map: Mapping, handledByCaller: ReadonlySet<string>): PipelineSpec {
+  const spec = create(PipelineSpecSchema);
+  for (const [key, value] of map) {
+    if (handledByCaller.has(key) || IGNORED_PIPELINE_KEYS.has(key)) continue;
+    const field = keyPath("", key);
+    const reader = Object.hasOwn(PIPELINE_FIELDS, key) ? PIPELINE_FIELDS[key] : undefined;
+    if (reader === undefined) throw unknownKey(key, field, PIPELINE_KEYS, PIPELINE_MISPLACED);
+    if (value !== null) reader(spec, value, field);
+  }
+  const [issue] = pipelineIssues(spec);
+  if (issue !== undefined) throw new SpecError(issue.field, issue.message);
+  return spec;
+}
+
+function pipelineIssues(spec: PipelineSpec): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const hasChain = spec.chain.length > 0;
+  const hasGroup = spec.group.length > 0;
+  if (!hasChain && !hasGroup) issues.push({ field: "chain", message: "a pipeline needs a chain or a group of task keys" });
+  if (hasChain && hasGroup) issues.push({ field: "group", message: "a pipeline has a chain or a group, not both" });
+  if (spec.chord.length > 0 && !hasGroup) {
+    issues.push({ field: "chord", message: "a chord runs after a group, and this pipeline has no group" });
+  }
+  const taskKeys = Object.keys(spec.tasks);
+  const listedAt = new Map<string, string>();
+  const lists: [string, string[]][] = [
+    ["chain", spec.chain],
+    ["group", spec.group],
+    ["chord", spec.chord],
+  ];
+  for (const [name, keys] of lists) {
+    keys.forEach((key, i) => {
+      const field = `${name}[${i}]`;
+      const previous = listedAt.get(key);
+      if (!Object.hasOwn(spec.tasks, key)) {
+        issues.push({ field, message: `no task ${quote(key)} in tasks${suggestion(key, taskKeys)}` });
+      } else if (previous !== undefined) {
+        issues.push({ field, message: `task ${quote(key)} is already listed at ${previous}` });
+      } else {
+        listedAt.set(key, field);
+      }
+    });
+  }
+  for (const [key, task] of Object.entries(spec.tasks)) {
+    for (const issue of validateTaskSpec(task)) {
+      issues.push({ field: joinField(keyPath("tasks", key), issue.field), message: issue.message });
+    }
+  }
+  return issues;
+}

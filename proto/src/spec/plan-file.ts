@@ -1,0 +1,126 @@
+import { create } from "@bufbuild/protobuf";
+import { PlanSpecSchema, type PlanSpec } from "../gen/mottainai/v1/plan_pb.js";
+import { asString, quote, withFile } from "./field-readers.js";
+import { PIPELINE_MARKER_KEYS, readPipeline } from "./pipeline-file.js";
+import { SpecError } from "./spec-error.js";
+import { readTask, TASK_FILE_MISPLACED } from "./task-file.js";
+import { readDocument, type Value } from "./yaml-document.js";
+
+const PLAN_KEYS: ReadonlySet<string> = new Set(["planned"]);
+
+/**
+ * Parses a plan file: a task file or a pipeline file plus `planned`, the schedule. `planned` is
+ * required: cron with 6 fields (seconds first) or 5 (minute first), each `*`, `?` (day fields),
+ * values, ranges, lists and `/steps`, with jan–dec and sun–sat names; or one of @yearly,
+ * @annually, @monthly, @weekly, @daily, @midnight, @hourly; or `@every <duration>` in Go's
+ * duration syntax (`@every 90s`, `@every 1h30m`), longer than zero. It is stored trimmed.
+ * A file with any of `pipeline_name`, `chain`, `group`, `chord` or `tasks` is a pipeline plan
+ * (`target.case` "pipeline"), otherwise a task plan (`target.case` "task").
+ *
+ * @throws SpecError naming the first bad field; `planned` is checked first.
+ */
+export function parsePlanFile(text: string, file?: string): PlanSpec {
+  return withFile(file, () => {
+    const map = readDocument(text);
+    const planned = readPlanned(map.get("planned") ?? null);
+    const isPipeline = PIPELINE_MARKER_KEYS.some((key) => map.has(key));
+    return create(PlanSpecSchema, {
+      planned,
+      target: isPipeline
+        ? { case: "pipeline", value: readPipeline(map, PLAN_KEYS) }
+        : { case: "task", value: readTask(map, "", TASK_FILE_MISPLACED, PLAN_KEYS) },
+    });
+  });
+}
+
+const SCHEDULE_FORMS =
+  'a cron expression with 6 fields (seconds first) or 5, a descriptor such as @daily, or "@every <duration>" such as "@every 1h30m"';
+
+const DESCRIPTORS: readonly string[] = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+
+interface CronField {
+  name: string;
+  min: number;
+  max: number;
+  names?: readonly string[];
+  question?: boolean;
+}
+
+const CRON_FIELDS: readonly CronField[] = [
+  { name: "second", min: 0, max: 59 },
+  { name: "minute", min: 0, max: 59 },
+  { name: "hour", min: 0, max: 23 },
+  { name: "day of month", min: 1, max: 31, question: true },
+  {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+  },
+  { name: "day of week", min: 0, max: 6, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"], question: true },
+];
+
+const DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+
+function readPlanned(value: Value): string {
+  if (value === null) throw new SpecError("planned", `required: ${SCHEDULE_FORMS}`);
+  const planned = asString(value, "planned").trim();
+  const problem = scheduleProblem(planned);
+  if (problem !== undefined) throw new SpecError("planned", problem);
+  return planned;
+}
+
+function scheduleProblem(schedule: string): string | undefined {
+  if (schedule === "") return `required: ${SCHEDULE_FORMS}`;
+  const every = /^@every\s+(.*)$/.exec(schedule);
+  if (every !== null) return durationProblem(every[1] ?? "");
+  if (schedule.startsWith("@")) {
+    if (DESCRIPTORS.includes(schedule)) return undefined;
+    return `unknown schedule ${quote(schedule)}: expected one of ${DESCRIPTORS.join(", ")} or "@every <duration>"`;
+  }
+  const fields = schedule.split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) {
+    return `expected ${SCHEDULE_FORMS}; got ${quote(schedule)} (${fields.length} field${fields.length === 1 ? "" : "s"})`;
+  }
+  const specs = fields.length === 6 ? CRON_FIELDS : CRON_FIELDS.slice(1);
+  for (const [i, text] of fields.entries()) {
+    const spec = specs[i];
+    if (spec !== undefined && !cronFieldIsValid(text, spec)) {
+      const names = spec.names ? ` or ${spec.names[0]}-${spec.names[spec.names.length - 1]}` : "";
+      return `invalid ${spec.name} field ${quote(text)} (values ${spec.min}-${spec.max}${names}) in ${quote(schedule)}`;
+    }
+  }
+  return undefined;
+}
+
+function cronFieldIsValid(text: string, spec: CronField): boolean {
+  return text.split(",").every((part) => {
+    const [range = "", step, ...extra] = part.split("/");
+    if (extra.length > 0) return false;
+    if (step !== undefined && (!/^\d+$/.test(step) || Number(step) === 0)) return false;
+    if (range === "*") return true;
+    if (range === "?") return spec.question === true && step === undefined;
+    const [low = "", high, ...more] = range.split("-");
+    if (more.length > 0) return false;
+    const from = cronValue(low, spec);
+    const to = high === undefined ? from : cronValue(high, spec);
+    return from !== undefined && to !== undefined && from <= to;
+  });
+}
+
+function cronValue(text: string, spec: CronField): number | undefined {
+  const named = spec.names?.indexOf(text.toLowerCase()) ?? -1;
+  if (named >= 0) return named + spec.min;
+  if (!/^\d+$/.test(text)) return undefined;
+  const value = Number(text);
+  return value >= spec.min && value <= spec.max ? value : undefined;
+}
+
+function durationProblem(duration: string): string | undefined {
+  if (!DURATION.test(duration)) {
+    return `invalid duration ${quote(duration)} after @every: expected a Go duration such as 90s, 15m or 1h30m`;
+  }
+  const total = [...duration.matchAll(DURATION_PART)].reduce((sum, match) => sum + Number(match[1]), 0);
+  return total > 0 ? undefined : `the duration after @every must be longer than zero, got ${quote(duration)}`;
+}
