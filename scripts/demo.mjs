@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Quickstart: starts mottainai-server and a local mottainai-agent on the embedded defaults
 // (SQLite and a local directory under .mottainai/demo), runs examples/hello.yaml and shows its
-// log, then keeps both running until Ctrl-C.
+// log, then keeps both running until Ctrl-C. With --once (`npm run demo -- --once`, what CI runs
+// on a fresh clone) it stops both after the task and exits 0 only if the task ended done/success.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,8 +10,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { NodeService } from "@mottainai/proto";
+import { NodeService, TaskResult, TaskService, TaskStatus } from "@mottainai/proto";
 
+const once = process.argv.slice(2).includes("--once");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const listen = process.env.MOTTAINAI_LISTEN ?? "127.0.0.1:9090";
 const url = `http://${listen}`;
@@ -59,7 +61,8 @@ await new Promise((resolve) => {
 });
 const adminToken = readFileSync(join(serverDir, "admin-token"), "utf8").trim();
 const auth = (next) => (req) => (req.header.set("authorization", `Bearer ${adminToken}`), next(req));
-const nodes = createClient(NodeService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [auth] }));
+const transport = createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [auth] });
+const nodes = createClient(NodeService, transport);
 
 const agentArgs = [
   join(root, "agent/dist/main.js"),
@@ -101,6 +104,12 @@ if (created.code !== 0) await shutdown(1);
 await run(["task", "log", id, "--follow"], ["ignore", "inherit", "inherit"]);
 console.log("");
 await run(["task", "show", id], ["ignore", "inherit", "inherit"]);
+if (once) {
+  const { task } = await createClient(TaskService, transport).getTask({ id });
+  const ok = task?.status === TaskStatus.DONE && task.result === TaskResult.SUCCESS;
+  console.log(`\ndemo --once: task ${id} ended ${TaskStatus[task?.status ?? 0]}/${TaskResult[task?.result ?? 0]}`);
+  await shutdown(ok ? 0 : 1);
+}
 console.log(`
 Server and agent keep running until Ctrl-C. Point the CLI at them with:
 
