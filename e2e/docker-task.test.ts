@@ -18,6 +18,11 @@ function dockerReady(): boolean {
         `docker e2e cannot run in CI: no dockerd or no ${IMAGE} (scripts/ci/start-dockerd.sh, scripts/ci/build-test-images.sh): ${(err as Error).message}`,
       );
     }
+    (process as NodeJS.EventEmitter).emit(
+      "mottainai:test-skip",
+      "dockerd",
+      `no dockerd or no ${IMAGE} (run scripts/ci/start-dockerd.sh, scripts/ci/build-test-images.sh)`,
+    );
     return false;
   }
 }

@@ -22,6 +22,11 @@ function libvirtReady(): boolean {
         `libvirt e2e cannot run in CI (scripts/ci/start-libvirtd.sh, scripts/ci/build-libvirt-image.sh): ${(err as Error).message}`,
       );
     }
+    (process as NodeJS.EventEmitter).emit(
+      "mottainai:test-skip",
+      "libvirtd",
+      `${(err as Error).message} (run scripts/ci/start-libvirtd.sh, scripts/ci/build-libvirt-image.sh)`,
+    );
     return false;
   }
 }

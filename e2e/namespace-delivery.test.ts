@@ -143,6 +143,11 @@ describe("namespace delivery end to end", function () {
     if (!/^mottainai\b/m.test(listing)) {
       if (process.env.CI)
         throw new Error(`no rsync daemon lists the module mottainai on ${RSYNC_DAEMON} (run scripts/ci/start-rsyncd.sh)`);
+      (process as NodeJS.EventEmitter).emit(
+        "mottainai:test-skip",
+        "rsync daemon",
+        `no rsync daemon lists the module mottainai on ${RSYNC_DAEMON} (run scripts/ci/start-rsyncd.sh)`,
+      );
       this.skip();
     }
     const target = `${RSYNC_DAEMON}/mottainai/e2e-${process.pid}-${Date.now()}`;

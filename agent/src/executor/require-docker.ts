@@ -28,6 +28,7 @@ export async function requireDocker(ci: boolean, host?: string): Promise<Docker 
   }
   if (problem === undefined) return docker;
   if (ci) throw new Error(`docker tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "dockerd", problem);
   return undefined;
 }
 

@@ -37,5 +37,6 @@ export async function requireLibvirt(ci: boolean, uri = TEST_LIBVIRT_URI): Promi
   if (problem === undefined) return connection;
   await connection.close();
   if (ci) throw new Error(`libvirt tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "libvirtd", problem);
   return undefined;
 }

@@ -165,5 +165,6 @@ export async function requireSshGitServer(ci: boolean): Promise<SshGitServer | u
   const problem = await sshProblem();
   if (problem === undefined) return startSshGitServer();
   if (ci) throw new Error(`ssh checkout tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "sshd", problem);
   return undefined;
 }

@@ -63,5 +63,6 @@ export async function requireS3(ci: boolean, env: Record<string, string | undefi
   }
   if (problem === undefined) return found;
   if (ci) throw new Error(`S3 tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "Ceph RGW (S3)", problem);
   return undefined;
 }

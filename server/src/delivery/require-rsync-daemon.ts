@@ -19,5 +19,6 @@ export async function requireRsyncDaemon(ci: boolean): Promise<boolean> {
   }
   if (problem === undefined) return true;
   if (ci) throw new Error(`rsync daemon tests cannot run in CI: ${problem} (run scripts/ci/start-rsyncd.sh)`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "rsync daemon", `${problem} (run scripts/ci/start-rsyncd.sh)`);
   return false;
 }

@@ -133,5 +133,6 @@ export async function requireJongodb(
     }
   }
   if (ci) throw new Error(`MongoDB store tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "jongodb (MongoDB)", problem);
   return undefined;
 }
