@@ -69,29 +69,6 @@ async function main(argv: string[]): Promise<number> {
     },
     "mottainai-agent starting",
   );
-  const registration = createServerTransport({ servers: config.servers });
-  let credential: string;
-  try {
-    credential = (
-      await obtainCredential({
-        stateDir: config.stateDir,
-        name: config.name,
-        hostname: hostname(),
-        registrationToken: config.registrationToken,
-        transport: registration.transport,
-        onRetry: () => void registration.next(),
-        logger,
-        signal: abort.signal,
-      })
-    ).credential;
-  } catch (err) {
-    if (abort.signal.aborted) return 0;
-    logger.fatal((err as Error).message);
-    return 1;
-  } finally {
-    registration.close();
-  }
-  if (abort.signal.aborted) return 0;
 
   let docker: DockerExecutorOptions | undefined;
   if (config.executors.includes("docker")) {
@@ -148,6 +125,32 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+
+  // The node's own executors are checked before the server is contacted: a missing binding or
+  // engine fails at once, even when the server is unreachable.
+  const registration = createServerTransport({ servers: config.servers });
+  let credential: string;
+  try {
+    credential = (
+      await obtainCredential({
+        stateDir: config.stateDir,
+        name: config.name,
+        hostname: hostname(),
+        registrationToken: config.registrationToken,
+        transport: registration.transport,
+        onRetry: () => void registration.next(),
+        logger,
+        signal: abort.signal,
+      })
+    ).credential;
+  } catch (err) {
+    if (abort.signal.aborted) return 0;
+    logger.fatal((err as Error).message);
+    return 1;
+  } finally {
+    registration.close();
+  }
+  if (abort.signal.aborted) return 0;
 
   const agent = createAgent({
     servers: config.servers,
