@@ -70,7 +70,7 @@ describe("the original's task files", () => {
 
   it("still refuses .. that leaves the checkout, naming the field and the file", () => {
     const error = specError(() => parseTaskFile("type: host\nscript: [make]\ndirectory: /src/../../etc\n", "task.yaml"));
-    assert.equal(error.message, 'task.yaml: field "directory": must stay inside the checkout, got "src/../../etc"');
+    assert.equal(error.message, 'task.yaml: field "directory": must stay inside the checkout, got "/src/../../etc"');
     assert.equal(error.field, "directory");
   });
 

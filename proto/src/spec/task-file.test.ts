@@ -327,11 +327,11 @@ describe("parseTaskFile", () => {
     );
     assertSpecError(
       () => parseTaskFile(`${MINIMAL}artefact_path: /../out\n`),
-      'field "artefact_path": must stay inside the checkout, got "../out"',
+      'field "artefact_path": must stay inside the checkout, got "/../out"',
     );
     assertSpecError(
       () => parseTaskFile(`${MINIMAL}directory: "/.."\n`),
-      'field "directory": must stay inside the checkout, got ".."',
+      'field "directory": must stay inside the checkout, got "/.."',
     );
   });
 

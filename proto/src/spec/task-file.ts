@@ -223,14 +223,13 @@ const TASK_FIELDS: Readonly<Record<string, TaskFieldReader>> = {
   environment: (spec, value, field) => (spec.environment = asEnvironment(value, field)),
   source: (spec, value, field) => (spec.source = asString(value, field)),
   commit: (spec, value, field) => (spec.commit = asString(value, field)),
-  directory: (spec, value, field) => (spec.directory = checkoutRelativePath(asString(value, field))),
+  directory: (spec, value, field) => (spec.directory = asString(value, field)),
   privkey: (spec, value, field) => (spec.privkey = asString(value, field)),
   binds: (spec, value, field) => (spec.binds = asStringList(value, field)),
-  artefact_path: (spec, value, field) =>
-    (spec.artefactPath = checkoutRelativePath(asString(value, field)) || DEFAULT_ARTEFACT_PATH),
+  artefact_path: (spec, value, field) => (spec.artefactPath = asString(value, field) || DEFAULT_ARTEFACT_PATH),
   artefact_push_filters: (spec, value, field) => (spec.artefactPushFilters = asStringList(value, field)),
   storage: (spec, value, field) => (spec.storage = asNameList(value, field)),
-  storage_path: (spec, value, field) => (spec.storagePath = checkoutRelativePath(asString(value, field)) || DEFAULT_STORAGE_PATH),
+  storage_path: (spec, value, field) => (spec.storagePath = asString(value, field) || DEFAULT_STORAGE_PATH),
   namespace: (spec, value, field) => (spec.namespace = asNameList(value, field)),
   namespace_filters: (spec, value, field) => (spec.namespaceFilters = asStringList(value, field)),
   namespace_merged: (spec, value, field) => (spec.namespaceMerged = asBoolean(value, field)),
@@ -298,9 +297,10 @@ export function readTask(
     if (explicit === undefined || explicit === null) spec.type = type;
     else if (type !== spec.type) throw new SpecError(aliasField, `${quote(type)} conflicts with type ${quote(spec.type)}`);
   }
-  if (overrides !== undefined) spec = overrideTaskSpec(spec, normalizeTaskPaths(overrides));
+  if (overrides !== undefined) spec = overrideTaskSpec(spec, overrides);
   const [issue] = validateTaskSpec(spec);
   if (issue !== undefined) throw new SpecError(joinField(base, issue.field), issue.message);
+  spec = normalizeTaskPaths(spec);
   const typeLine = overrides?.type
     ? null
     : (warnings.lineOf(joinField(base, "type")) ?? warnings.lineOf(joinField(base, "task")));
