@@ -196,7 +196,7 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
       "no connected agent has the labels zone=b",
     );
     await expectWaiting(
-      await createTask(["name: to-gamma", ...script("true")], ["--to", "^gamma$"]),
+      await createTask(["name: to-gamma", ...script("true")], ["--to-any", "^gamma$"]),
       'no connected agent\'s name matches "^gamma$"',
     );
     await expectWaiting(
