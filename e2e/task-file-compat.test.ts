@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { TaskService, TaskSpecSchema } from "@mottainai/proto";
-import { adminClient, cleanupAll, cli, startCluster, type Cluster } from "./harness.js";
+import { adminClient, cleanupAll, cli, startCluster, tempDir, type Cluster } from "./harness.js";
+import { ORIGINAL_STYLE_ISO, ORIGINAL_STYLE_TASK, originalStyleWarnings } from "./original-style-task.js";
 
 const VIRTUALBOX_WARNING =
   '"virtualbox" runs as a VM task on the libvirt executor (the original used Vagrant and VirtualBox); ' +
@@ -87,6 +90,34 @@ describe("CreateTask with the original's task files", function () {
     assert.equal(response.task?.spec?.storagePath, "in");
     assert.equal(response.task?.waitingReason, 'no connected agent offers executor libvirt (tasks of type "virtualbox" need it)');
     await tasks.stopTask({ id: response.task?.id ?? "" });
+  });
+
+  it("runs an original-style task file on the host executor to done/success, with exact log and artefact bytes", async () => {
+    const path = cluster.file("original.yaml", ORIGINAL_STYLE_TASK.replace("TYPE", "host"));
+    const created = await cli(["task", "create", "-f", path], cluster.env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(
+      created.stderr,
+      originalStyleWarnings(path)
+        .map((w) => `warning: ${w}\n`)
+        .join(""),
+    );
+    const id = created.stdout.toString().trim();
+    const log = await cli(["task", "log", id, "--follow"], cluster.env);
+    assert.equal(log.code, 0, log.stderr);
+    const lines = log.stdout.toString().split("\n");
+    assert.deepEqual(lines.slice(0, 6), ["URL=http://mirror/?a=b&c=d==", "artefacts in out", ".", "..", "out", "storage"]);
+    assert.equal(lines[6], "Uploading artefacts: 1 file, 0.0 MiB");
+    assert.match(lines[7] ?? "", /^Uploaded artefacts: 1 file, 0\.0 MiB in \d+\.\d s$/);
+    assert.deepEqual(lines.slice(8), [""]);
+    const shown = await tasks.getTask({ id });
+    assert.deepEqual([shown.task?.status, shown.task?.result, shown.task?.exitCode], [4, 1, 0]);
+    assert.equal(shown.task?.spec?.directory, ".");
+    assert.equal(shown.task?.spec?.artefactPath, "out");
+    const into = tempDir("original-download");
+    const download = await cli(["task", "download", id, "--to", into], cluster.env);
+    assert.equal(download.code, 0, download.stderr);
+    assert.deepEqual(readFileSync(join(into, "iso/image.iso")), ORIGINAL_STYLE_ISO);
   });
 
   it("says in task show that no connected agent offers executor lxd for an lxd task", async () => {
