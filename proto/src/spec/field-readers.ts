@@ -84,8 +84,10 @@ export const UNKNOWN_KEY_IGNORED = "unknown key, ignored as in the original";
 
 /**
  * Handles a key that no reader takes: a key of `misplaced` (it belongs in another kind of file)
- * and a likely misspelling of a `known` key (edit distance of at most 2) are errors, with the
- * suggestion; any other key is ignored, as the original's parser did, with a warning.
+ * and a likely misspelling of a `known` key are errors, with the suggestion; any other key is
+ * ignored, as the original's parser did, with a warning. A misspelling is at edit distance 1
+ * (a transposition counts as 1) from a known key, or 2 for keys of 6 characters or more, so
+ * that short unrelated words (`node`, `env`) are not taken for `name` or `eta`.
  *
  * @throws SpecError for a misplaced or misspelt key.
  */
@@ -98,8 +100,9 @@ export function unknownKey(
 ): void {
   const reason = misplaced.get(key);
   if (reason !== undefined) throw new SpecError(field, reason);
-  const hint = suggestion(key, known);
-  if (hint !== "") throw new SpecError(field, `unknown key${hint}`);
+  const limit = key.length >= 6 ? 2 : 1;
+  const close = key.length <= 64 && known.some((candidate) => editDistance(key.toLowerCase(), candidate.toLowerCase()) <= limit);
+  if (close) throw new SpecError(field, `unknown key${suggestion(key, known)}`);
   warnings.add(field, UNKNOWN_KEY_IGNORED);
 }
 

@@ -79,6 +79,22 @@ describe("the original's task files", () => {
     assert.equal(error.message, 'task.yaml: field "artefact_pth": unknown key, did you mean "artefact_path"?');
   });
 
+  it("takes only keys close to a known one for misspellings: short unrelated words are warnings", () => {
+    assert.equal(
+      specError(() => parseTaskFile("type: host\nscript: [make]\nnmae: x\n")).message,
+      'field "nmae": unknown key, did you mean "name"?',
+    );
+    assert.equal(
+      specError(() => parseTaskFile("type: host\nscript: [make]\nenviroment: [A=1]\n")).message,
+      'field "enviroment": unknown key, did you mean "environment"?',
+    );
+    const { warnings } = parseTaskFileWithWarnings("type: host\nscript: [make]\nnode: x\nenv: y\n");
+    assert.deepEqual(warnings, [
+      'line 3: field "node": unknown key, ignored as in the original',
+      'line 4: field "env": unknown key, ignored as in the original',
+    ]);
+  });
+
   it("keeps the error for keys that belong in a plan or pipeline file", () => {
     assert.equal(
       specError(() => parseTaskFile('type: host\nscript: [make]\nplanned: "@daily"\n')).message,
