@@ -436,7 +436,7 @@ describe("CLI commands (server + agent + CLI processes)", function () {
           `created: ${seconds(task.createTime)}`,
           "started: -",
           "ended: -",
-          'waiting: no connected agent can run tasks of type "docker" (it needs the docker executor)',
+          'waiting: no connected agent offers executor docker (tasks of type "docker" need it)',
           "",
         ].join("\n"),
       );

@@ -196,7 +196,7 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
       "no connected agent has the labels zone=b",
     );
     await expectWaiting(
-      await createTask(["name: to-gamma", ...script("true")], ["--to", "^gamma$"]),
+      await createTask(["name: to-gamma", ...script("true")], ["--to-any", "^gamma$"]),
       'no connected agent\'s name matches "^gamma$"',
     );
     await expectWaiting(
@@ -205,7 +205,7 @@ describe("dispatch targeting (server + two agents + CLI processes)", function ()
     );
     await expectWaiting(
       await createTask(["name: docker", "type: docker", "image: busybox", "script:", "  - true"]),
-      'no connected agent can run tasks of type "docker" (it needs the docker executor)',
+      'no connected agent offers executor docker (tasks of type "docker" need it)',
     );
     // None of them was ever assigned.
     const list = JSON.parse(await ok(["task", "list", "--json", "--status", "stopped"])) as Json[];

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentLabelFor } from "@mottainai/agent";
 import { cleanupAll, cli, registrationToken, startAgent, startServer, tempDir, type ServerProc } from "./harness.js";
+import { ORIGINAL_STYLE_ISO, ORIGINAL_STYLE_TASK, originalStyleWarnings } from "./original-style-task.js";
 
 const IMAGE = "mottainai-test/busybox:latest";
 
@@ -102,6 +103,41 @@ describe("docker task (server + agent --executor docker + CLI processes, real do
     assert.equal(task.status, "TASK_STATUS_DONE");
     assert.equal(task.result, "TASK_RESULT_SUCCESS");
     assert.equal(task.exitCode, 0);
+    assert.equal(containersOf(id), "");
+  });
+
+  it("runs an original-style task file (/ paths, plan, unknown and repeated keys) with --image, exact log and artefact bytes", async () => {
+    const path = join(dir, "original.yaml");
+    writeFileSync(path, ORIGINAL_STYLE_TASK.replace("TYPE", "docker_execute"));
+    const created = await cli(["task", "create", "-f", path, "--image", IMAGE], env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(
+      created.stderr,
+      originalStyleWarnings(path)
+        .map((w) => `warning: ${w}\n`)
+        .join(""),
+    );
+    const id = created.stdout.toString().trim();
+    const log = await cli(["task", "log", id, "--follow"], env);
+    assert.equal(log.code, 0, log.stderr);
+    const lines = log.stdout.toString().split("\n");
+    assert.deepEqual(lines.slice(0, 6), [
+      "URL=http://mirror/?a=b&c=d==",
+      "artefacts in /mottainai/workspace/out",
+      ".",
+      "..",
+      "out",
+      "storage",
+    ]);
+    assert.equal(lines[6], "Uploading artefacts: 1 file, 0.0 MiB");
+    assert.match(lines[7] ?? "", /^Uploaded artefacts: 1 file, 0\.0 MiB in \d+\.\d s$/);
+    assert.deepEqual(lines.slice(8), [""]);
+    const shown = JSON.parse((await cli(["task", "show", id, "--json"], env)).stdout.toString()) as Record<string, unknown>;
+    assert.deepEqual([shown.status, shown.result], ["TASK_STATUS_DONE", "TASK_RESULT_SUCCESS"]);
+    const into = tempDir("docker-original-download");
+    const download = await cli(["task", "download", id, "--to", into], env);
+    assert.equal(download.code, 0, download.stderr);
+    assert.deepEqual(readFileSync(join(into, "iso/image.iso")), ORIGINAL_STYLE_ISO);
     assert.equal(containersOf(id), "");
   });
 

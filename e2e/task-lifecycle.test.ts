@@ -136,10 +136,10 @@ describe("task lifecycle (server + agent + CLI processes)", function () {
     assert.equal(task.status, "TASK_STATUS_WAITING");
     assert.match(
       String(task.waitingReason),
-      /^no connected agent can run tasks of type "docker_execute" \(it needs the docker executor\)$/,
+      /^no connected agent offers executor docker \(tasks of type "docker_execute" need it\)$/,
     );
     const human = (await cli(["task", "show", id], env)).stdout.toString();
-    assert.match(human, /^waiting: no connected agent can run tasks of type "docker_execute"/m);
+    assert.match(human, /^waiting: no connected agent offers executor docker \(tasks of type "docker_execute" need it\)$/m);
     const stop = await cli(["task", "stop", id], env);
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal((await showJson(id)).status, "TASK_STATUS_STOPPED");

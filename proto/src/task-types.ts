@@ -1,6 +1,7 @@
 /**
  * Task types a task may name in its `type` key (or the original's alias `task`): the original
- * Mottainai types plus `host` (a subprocess in a per-task workspace, the always-available
+ * Mottainai types (its Vagrant+VirtualBox `virtualbox` and `virtualbox_execute` run as VM tasks
+ * on the libvirt executor, with the image rules of `libvirt_vagrant`) plus `host` (a subprocess in a per-task workspace, the always-available
  * default) and `fake` (driven by the task's environment, for protocol and scale tests).
  * The order is stable and is the order error messages list them in.
  */
@@ -10,6 +11,8 @@ export const TASK_TYPES = [
   "libvirt",
   "libvirt_execute",
   "libvirt_vagrant",
+  "virtualbox",
+  "virtualbox_execute",
   "lxd",
   "host",
   "fake",
@@ -24,6 +27,8 @@ const EXECUTOR_BY_TYPE: Readonly<Record<TaskType, string>> = {
   libvirt: "libvirt",
   libvirt_execute: "libvirt",
   libvirt_vagrant: "libvirt",
+  virtualbox: "libvirt",
+  virtualbox_execute: "libvirt",
   lxd: "lxd",
   host: "host",
   fake: "fake",
@@ -31,7 +36,8 @@ const EXECUTOR_BY_TYPE: Readonly<Record<TaskType, string>> = {
 
 /**
  * The executor kind (as an agent advertises it in its hello) that runs tasks of `type`:
- * `docker_execute` runs on `docker`, `libvirt_execute` and `libvirt_vagrant` on `libvirt`, and
+ * `docker_execute` runs on `docker`; `libvirt_execute`, `libvirt_vagrant`, `virtualbox` and
+ * `virtualbox_execute` on `libvirt`; and
  * every other known type on the executor of the same name. The match is exact (case-sensitive);
  * an unknown type gives `undefined`.
  */

@@ -1,4 +1,5 @@
 import { SpecError } from "./spec-error.js";
+import type { SpecWarnings } from "./spec-warnings.js";
 import { NumberLiteral, type Value } from "./yaml-document.js";
 
 const MAX_UINT32 = 0xffff_ffff;
@@ -78,13 +79,31 @@ export function countProblem(count: number): string | undefined {
     : `expected a non-negative integer, got ${count}`;
 }
 
+/** The reason of the warning for a key that is neither known nor close to a known one. */
+export const UNKNOWN_KEY_IGNORED = "unknown key, ignored as in the original";
+
+/**
+ * Handles a key that no reader takes: a key of `misplaced` (it belongs in another kind of file)
+ * and a likely misspelling of a `known` key are errors, with the suggestion; any other key is
+ * ignored, as the original's parser did, with a warning. A misspelling is at edit distance 1
+ * (a transposition counts as 1) from a known key, or 2 for keys of 6 characters or more, so
+ * that short unrelated words (`node`, `env`) are not taken for `name` or `eta`.
+ *
+ * @throws SpecError for a misplaced or misspelt key.
+ */
 export function unknownKey(
   key: string,
   field: string,
   known: readonly string[],
   misplaced: ReadonlyMap<string, string>,
-): SpecError {
-  return new SpecError(field, misplaced.get(key) ?? `unknown key${suggestion(key, known)}`);
+  warnings: SpecWarnings,
+): void {
+  const reason = misplaced.get(key);
+  if (reason !== undefined) throw new SpecError(field, reason);
+  const limit = key.length >= 6 ? 2 : 1;
+  const close = key.length <= 64 && known.some((candidate) => editDistance(key.toLowerCase(), candidate.toLowerCase()) <= limit);
+  if (close) throw new SpecError(field, `unknown key${suggestion(key, known)}`);
+  warnings.add(field, UNKNOWN_KEY_IGNORED);
 }
 
 export function suggestion(word: string, candidates: readonly string[]): string {

@@ -1,4 +1,15 @@
 export { SpecError, type SpecIssue } from "./spec-error.js";
-export { parseTaskFile, splitEnvironmentEntry, validateTaskSpec } from "./task-file.js";
-export { parsePipelineFile } from "./pipeline-file.js";
-export { parsePlanFile } from "./plan-file.js";
+export { formatSpecWarning } from "./spec-warnings.js";
+export { checkoutPathProblem, checkoutRelativePath } from "./checkout-path.js";
+export {
+  normalizeTaskPaths,
+  parseTaskFile,
+  parseTaskFileWithWarnings,
+  splitEnvironmentEntry,
+  taskSpecWarnings,
+  validateTaskSpec,
+  type Parsed,
+} from "./task-file.js";
+export { overrideTaskSpec } from "./task-overrides.js";
+export { parsePipelineFile, parsePipelineFileWithWarnings } from "./pipeline-file.js";
+export { parsePlanFile, parsePlanFileWithWarnings } from "./plan-file.js";

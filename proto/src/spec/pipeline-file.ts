@@ -14,7 +14,16 @@ import {
   withFile,
 } from "./field-readers.js";
 import { SpecError, type SpecIssue } from "./spec-error.js";
-import { NO_KEYS, PIPELINE_TASK_MISPLACED, readTask, TASK_KEYS, validateTaskSpec } from "./task-file.js";
+import { SpecWarnings } from "./spec-warnings.js";
+import {
+  IGNORED_WITH_WARNING,
+  NO_KEYS,
+  PIPELINE_TASK_MISPLACED,
+  readTask,
+  TASK_KEYS,
+  validateTaskSpec,
+  type Parsed,
+} from "./task-file.js";
 import { readDocument, type Mapping, type Value } from "./yaml-document.js";
 
 const IGNORED_PIPELINE_KEYS: ReadonlySet<string> = new Set([
@@ -39,26 +48,35 @@ export const PIPELINE_MARKER_KEYS: readonly string[] = ["pipeline_name", "chain"
  * `group`, every listed key names an entry of `tasks` and is listed once; tasks that no list
  * names are kept. A task's empty `queue` stays empty: the pipeline's `queue` applies to it when
  * the pipeline is created. Exported state keys (`ID`, `status`, `owner_id`, times) are ignored.
+ * Unknown keys, `plan` and repeated keys are handled as in a task file, with warnings
+ * ({@link parsePipelineFileWithWarnings}).
  *
  * @throws SpecError naming the first bad field.
  */
 export function parsePipelineFile(text: string, file?: string): PipelineSpec {
-  return withFile(file, () => readPipeline(readDocument(text), NO_KEYS));
+  return parsePipelineFileWithWarnings(text, file).spec;
 }
 
-type PipelineFieldReader = (spec: PipelineSpec, value: Value, field: string) => void;
+/** {@link parsePipelineFile}, also returning the warnings (those of its tasks included). */
+export function parsePipelineFileWithWarnings(text: string, file?: string): Parsed<PipelineSpec> {
+  const warnings = new SpecWarnings();
+  const spec = withFile(file, () => readPipeline(readDocument(text, warnings), NO_KEYS, warnings));
+  return { spec, warnings: warnings.messages(file) };
+}
+
+type PipelineFieldReader = (spec: PipelineSpec, value: Value, field: string, warnings: SpecWarnings) => void;
 
 const PIPELINE_FIELDS: Readonly<Record<string, PipelineFieldReader>> = {
   pipeline_name: (spec, value, field) => (spec.pipelineName = asString(value, field)),
   chain: (spec, value, field) => (spec.chain = asStringList(value, field)),
   group: (spec, value, field) => (spec.group = asStringList(value, field)),
   chord: (spec, value, field) => (spec.chord = asStringList(value, field)),
-  tasks: (spec, value, field) => {
+  tasks: (spec, value, field, warnings) => {
     if (!(value instanceof Map)) throw new SpecError(field, `expected a mapping of task keys to tasks, got ${describe(value)}`);
     for (const [key, task] of value) {
       const taskField = keyPath(field, key);
       if (!(task instanceof Map)) throw new SpecError(taskField, `expected a task (a mapping), got ${describe(task)}`);
-      setOwn(spec.tasks, key, readTask(task, taskField, PIPELINE_TASK_MISPLACED, NO_KEYS));
+      setOwn(spec.tasks, key, readTask(task, taskField, PIPELINE_TASK_MISPLACED, NO_KEYS, warnings));
     }
   },
   queue: (spec, value, field) => (spec.queue = asString(value, field)),
@@ -76,14 +94,16 @@ const PIPELINE_MISPLACED: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Reads a pipeline mapping; `handledByCaller` keys (a plan's `planned`) are skipped. */
-export function readPipeline(map: Mapping, handledByCaller: ReadonlySet<string>): PipelineSpec {
+export function readPipeline(map: Mapping, handledByCaller: ReadonlySet<string>, warnings: SpecWarnings): PipelineSpec {
   const spec = create(PipelineSpecSchema);
   for (const [key, value] of map) {
     if (handledByCaller.has(key) || IGNORED_PIPELINE_KEYS.has(key)) continue;
     const field = keyPath("", key);
+    const ignored = IGNORED_WITH_WARNING.get(key);
     const reader = Object.hasOwn(PIPELINE_FIELDS, key) ? PIPELINE_FIELDS[key] : undefined;
-    if (reader === undefined) throw unknownKey(key, field, PIPELINE_KEYS, PIPELINE_MISPLACED);
-    if (value !== null) reader(spec, value, field);
+    if (ignored !== undefined) warnings.add(field, ignored);
+    else if (reader === undefined) unknownKey(key, field, PIPELINE_KEYS, PIPELINE_MISPLACED, warnings);
+    else if (value !== null) reader(spec, value, field, warnings);
   }
   const [issue] = pipelineIssues(spec);
   if (issue !== undefined) throw new SpecError(issue.field, issue.message);

@@ -3,7 +3,8 @@ import { PlanSpecSchema, type PlanSpec } from "../gen/mottainai/v1/plan_pb.js";
 import { asString, quote, withFile } from "./field-readers.js";
 import { PIPELINE_MARKER_KEYS, readPipeline } from "./pipeline-file.js";
 import { SpecError } from "./spec-error.js";
-import { readTask, TASK_FILE_MISPLACED } from "./task-file.js";
+import { SpecWarnings } from "./spec-warnings.js";
+import { readTask, TASK_FILE_MISPLACED, type Parsed } from "./task-file.js";
 import { readDocument, type Value } from "./yaml-document.js";
 
 const PLAN_KEYS: ReadonlySet<string> = new Set(["planned"]);
@@ -15,22 +16,31 @@ const PLAN_KEYS: ReadonlySet<string> = new Set(["planned"]);
  * @annually, @monthly, @weekly, @daily, @midnight, @hourly; or `@every <duration>` in Go's
  * duration syntax (`@every 90s`, `@every 1h30m`), longer than zero. It is stored trimmed.
  * A file with any of `pipeline_name`, `chain`, `group`, `chord` or `tasks` is a pipeline plan
- * (`target.case` "pipeline"), otherwise a task plan (`target.case` "task").
+ * (`target.case` "pipeline"), otherwise a task plan (`target.case` "task"). Unknown keys,
+ * `plan` and repeated keys are handled as in a task file, with warnings
+ * ({@link parsePlanFileWithWarnings}).
  *
  * @throws SpecError naming the first bad field; `planned` is checked first.
  */
 export function parsePlanFile(text: string, file?: string): PlanSpec {
-  return withFile(file, () => {
-    const map = readDocument(text);
+  return parsePlanFileWithWarnings(text, file).spec;
+}
+
+/** {@link parsePlanFile}, also returning the warnings. */
+export function parsePlanFileWithWarnings(text: string, file?: string): Parsed<PlanSpec> {
+  const warnings = new SpecWarnings();
+  const spec = withFile(file, () => {
+    const map = readDocument(text, warnings);
     const planned = readPlanned(map.get("planned") ?? null);
     const isPipeline = PIPELINE_MARKER_KEYS.some((key) => map.has(key));
     return create(PlanSpecSchema, {
       planned,
       target: isPipeline
-        ? { case: "pipeline", value: readPipeline(map, PLAN_KEYS) }
-        : { case: "task", value: readTask(map, "", TASK_FILE_MISPLACED, PLAN_KEYS) },
+        ? { case: "pipeline", value: readPipeline(map, PLAN_KEYS, warnings) }
+        : { case: "task", value: readTask(map, "", TASK_FILE_MISPLACED, PLAN_KEYS, warnings) },
     });
   });
+  return { spec, warnings: warnings.messages(file) };
 }
 
 const SCHEDULE_FORMS =

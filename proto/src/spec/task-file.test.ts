@@ -269,10 +269,6 @@ describe("parseTaskFile", () => {
     assert.equal(error.reason, 'unknown key, did you mean "image"?');
   });
 
-  it("names an unknown key without a suggestion when none is close", () => {
-    assertSpecError(() => parseTaskFile(`${MINIMAL}colour: red\n`), 'field "colour": unknown key', "colour");
-  });
-
   it("rejects a bad timeout", () => {
     assertSpecError(
       () => parseTaskFile(`${MINIMAL}timeout: abc\n`),
@@ -309,7 +305,7 @@ describe("parseTaskFile", () => {
     assertSpecError(
       () => parseTaskFile("type: dockr\nimage: x\nscript: [make]\n"),
       'field "type": unknown task type "dockr", did you mean "docker"? ' +
-        "(known types: docker, docker_execute, libvirt, libvirt_execute, libvirt_vagrant, lxd, host, fake)",
+        "(known types: docker, docker_execute, libvirt, libvirt_execute, libvirt_vagrant, virtualbox, virtualbox_execute, lxd, host, fake)",
       "type",
     );
   });
@@ -317,21 +313,25 @@ describe("parseTaskFile", () => {
   it("rejects a missing type, a missing image and a missing script", () => {
     assertSpecError(
       () => parseTaskFile("script: [make]\n"),
-      'field "type": required, one of: docker, docker_execute, libvirt, libvirt_execute, libvirt_vagrant, lxd, host, fake',
+      'field "type": required, one of: docker, docker_execute, libvirt, libvirt_execute, libvirt_vagrant, virtualbox, virtualbox_execute, lxd, host, fake',
     );
     assertSpecError(() => parseTaskFile("type: lxd\nscript: [make]\n"), 'field "image": required for type "lxd"');
     assertSpecError(() => parseTaskFile("type: host\n"), 'field "script": a task needs a script or an entrypoint');
   });
 
-  it("rejects an absolute artefact_path and a .. segment", () => {
-    assertSpecError(
-      () => parseTaskFile(`${MINIMAL}artefact_path: /tmp/out\n`),
-      'field "artefact_path": must be a relative path, got "/tmp/out"',
-      "artefact_path",
-    );
+  it("rejects .. that climbs out of the checkout", () => {
     assertSpecError(
       () => parseTaskFile(`${MINIMAL}storage_path: a/../../b\n`),
-      'field "storage_path": must not contain a ".." segment, got "a/../../b"',
+      'field "storage_path": must stay inside the checkout, got "a/../../b"',
+      "storage_path",
+    );
+    assertSpecError(
+      () => parseTaskFile(`${MINIMAL}artefact_path: /../out\n`),
+      'field "artefact_path": must stay inside the checkout, got "/../out"',
+    );
+    assertSpecError(
+      () => parseTaskFile(`${MINIMAL}directory: "/.."\n`),
+      'field "directory": must stay inside the checkout, got "/.."',
     );
   });
 
@@ -393,7 +393,7 @@ describe("validateTaskSpec", () => {
     const spec = create(TaskSpecSchema, {
       type: "docker",
       environment: ["OK=1", "bad"],
-      directory: "/abs",
+      directory: "/abs/../..",
       artefactPath: "a\0b",
       namespaceFilters: ["["],
       storage: [""],
@@ -406,7 +406,7 @@ describe("validateTaskSpec", () => {
       { field: "image", message: 'required for type "docker"' },
       { field: "script", message: "a task needs a script or an entrypoint" },
       { field: "environment[1]", message: 'expected "NAME=value", got "bad"' },
-      { field: "directory", message: 'must be a relative path, got "/abs"' },
+      { field: "directory", message: 'must stay inside the checkout, got "/abs/../.."' },
       { field: "artefact_path", message: "must not contain a NUL character" },
       { field: "storage[0]", message: "names must not be empty" },
       { field: "namespace_filters[0]", message: "invalid regular expression /[/: Unterminated character class" },
@@ -430,11 +430,22 @@ describe("task types", () => {
   it("lists the types and maps each to its executor", () => {
     assert.deepEqual(
       [...TASK_TYPES],
-      ["docker", "docker_execute", "libvirt", "libvirt_execute", "libvirt_vagrant", "lxd", "host", "fake"],
+      [
+        "docker",
+        "docker_execute",
+        "libvirt",
+        "libvirt_execute",
+        "libvirt_vagrant",
+        "virtualbox",
+        "virtualbox_execute",
+        "lxd",
+        "host",
+        "fake",
+      ],
     );
     assert.deepEqual(
       TASK_TYPES.map((type) => executorForTaskType(type)),
-      ["docker", "docker", "libvirt", "libvirt", "libvirt", "lxd", "host", "fake"],
+      ["docker", "docker", "libvirt", "libvirt", "libvirt", "libvirt", "libvirt", "lxd", "host", "fake"],
     );
     assert.equal(executorForTaskType("podman"), undefined);
     assert.equal(executorForTaskType("constructor"), undefined);

@@ -18,7 +18,10 @@ import {
   unknownKey,
   withFile,
 } from "./field-readers.js";
+import { checkoutPathProblem, checkoutRelativePath } from "./checkout-path.js";
 import { SpecError, type SpecIssue } from "./spec-error.js";
+import { SpecWarnings } from "./spec-warnings.js";
+import { overrideTaskSpec } from "./task-overrides.js";
 import { readDocument, type Mapping, type Value } from "./yaml-document.js";
 
 const DEFAULT_ARTEFACT_PATH = "artefacts";
@@ -50,11 +53,26 @@ const IGNORED_TASK_KEYS: ReadonlySet<string> = new Set([
   "yaml",
 ]);
 
+/**
+ * Keys the original's tools wrote into task files that the rebuild has no use for: accepted and
+ * dropped with a warning (the reason below), so that such files run unchanged.
+ */
+export const IGNORED_WITH_WARNING: ReadonlyMap<string, string> = new Map([
+  ["plan", 'ignored: the original\'s tools read it beside "planned"; the task runs without it'],
+]);
+
 /** Top-level keys of a pipeline file that are not also task keys. */
 export const PIPELINE_ONLY_KEYS: readonly string[] = ["pipeline_name", "chain", "group", "chord", "tasks", "concurrency"];
 
 /** No keys handled by the caller. */
 export const NO_KEYS: ReadonlySet<string> = new Set();
+
+/** A parsed definition and the warnings about what was accepted but not used as written. */
+export interface Parsed<T> {
+  spec: T;
+  /** Each message once, `[<file>: ][line <n>: ]field "<field>": <reason>` (SpecWarnings). */
+  warnings: string[];
+}
 
 /**
  * Parses an original Mottainai task file (YAML or JSON) into a validated {@link TaskSpec}.
@@ -70,11 +88,34 @@ export const NO_KEYS: ReadonlySet<string> = new Set();
  * in any case, are false; any other string is true). The state keys of an exported task (`ID`,
  * `status`, `output`, …) are ignored; `<<` merge keys and anchors work.
  *
- * @throws SpecError naming the first bad field: YAML syntax, unknown keys (with a suggestion),
- * wrong value types, then the first issue of {@link validateTaskSpec}.
+ * The original's leniencies, each with a warning (see {@link parseTaskFileWithWarnings}):
+ * `directory`, `artefact_path` and `storage_path` starting with `/` are relative to the
+ * checkout (checkoutRelativePath, no warning); a `plan` key is ignored; other unknown keys are
+ * ignored unless they look like a misspelling of a known key; a repeated key keeps its last
+ * value; `virtualbox` and `virtualbox_execute` run on the libvirt executor.
+ *
+ * @throws SpecError naming the first bad field: YAML syntax, misplaced or misspelt keys (with a
+ * suggestion), wrong value types, then the first issue of {@link validateTaskSpec}.
  */
 export function parseTaskFile(text: string, file?: string): TaskSpec {
-  return withFile(file, () => readTask(readDocument(text), "", TASK_FILE_MISPLACED, NO_KEYS));
+  return parseTaskFileWithWarnings(text, file).spec;
+}
+
+/**
+ * {@link parseTaskFile}, also returning the warnings; with `overrides`, the fields it sets
+ * replace the file's ({@link overrideTaskSpec}) before the result is validated, so that a file
+ * completed by overrides (`task create -f FILE --image X`) is accepted. Warnings of the result
+ * ({@link taskSpecWarnings}) follow the file's own, with the line of the file's key when the
+ * value came from the file.
+ *
+ * @throws SpecError as parseTaskFile.
+ */
+export function parseTaskFileWithWarnings(text: string, file?: string, overrides?: TaskSpec): Parsed<TaskSpec> {
+  const warnings = new SpecWarnings();
+  const spec = withFile(file, () =>
+    readTask(readDocument(text, warnings), "", TASK_FILE_MISPLACED, NO_KEYS, warnings, overrides),
+  );
+  return { spec, warnings: warnings.messages(file) };
 }
 
 /**
@@ -84,8 +125,8 @@ export function parseTaskFile(text: string, file?: string): TaskSpec {
  * Rules: `type` is one of {@link TASK_TYPES}; `image` is required for the docker, libvirt and
  * lxd types; `script` or `entrypoint` is non-empty; every `environment` entry is `NAME=value`
  * with NAME matching `[A-Za-z_][A-Za-z0-9_]*`; `directory`, `artefact_path` and `storage_path`
- * are relative (no leading `/`, no `..` segment, no NUL; empty is allowed and means the
- * default); `artefact_push_filters` and `namespace_filters` are valid JavaScript regular
+ * stay inside the checkout (a leading `/` means its root, as in the original; `..` must not
+ * climb above it; no NUL; empty is allowed and means the default); `artefact_push_filters` and `namespace_filters` are valid JavaScript regular
  * expressions; `storage`, `namespace` and `root_task` hold no empty names; `publish_mode` is
  * "" or "append"; `retry` and `eta` are integers in 0..2^32-1; `timeout` is finite and ≥ 0;
  * label names are non-empty.
@@ -108,11 +149,11 @@ export function validateTaskSpec(spec: TaskSpec): SpecIssue[] {
     add("script", "a task needs a script or an entrypoint");
   }
   spec.environment.forEach((entry, i) => add(`environment[${i}]`, environmentProblem(entry)));
-  add("directory", relativePathProblem(spec.directory));
-  add("artefact_path", relativePathProblem(spec.artefactPath));
+  add("directory", checkoutPathProblem(spec.directory));
+  add("artefact_path", checkoutPathProblem(spec.artefactPath));
   spec.artefactPushFilters.forEach((source, i) => add(`artefact_push_filters[${i}]`, regExpProblem(source)));
   spec.storage.forEach((name, i) => add(`storage[${i}]`, nameProblem(name)));
-  add("storage_path", relativePathProblem(spec.storagePath));
+  add("storage_path", checkoutPathProblem(spec.storagePath));
   spec.namespace.forEach((name, i) => add(`namespace[${i}]`, nameProblem(name)));
   spec.namespaceFilters.forEach((source, i) => add(`namespace_filters[${i}]`, regExpProblem(source)));
   spec.rootTask.forEach((name, i) => add(`root_task[${i}]`, nameProblem(name)));
@@ -126,6 +167,39 @@ export function validateTaskSpec(spec: TaskSpec): SpecIssue[] {
   add("eta", countProblem(spec.eta));
   if (Object.hasOwn(spec.labels, "")) add("labels", "label names must not be empty");
   return issues;
+}
+
+/** The types that the rebuild runs on another executor than the original did, and how. */
+const REMAPPED_TYPES: ReadonlyMap<string, string> = new Map(
+  ["virtualbox", "virtualbox_execute"].map((type): [string, string] => [
+    type,
+    `${quote(type)} runs as a VM task on the libvirt executor (the original used Vagrant and VirtualBox); ` +
+      "image names a directory of the agent's libvirt image dir, as for libvirt_vagrant",
+  ]),
+);
+
+/**
+ * Warnings about a spec that is acceptable but will not run exactly as the original ran it, in
+ * field order: today only `type` virtualbox and virtualbox_execute, which run on the libvirt
+ * executor. The server returns them from CreateTask for specs from the wire too.
+ */
+export function taskSpecWarnings(spec: TaskSpec): SpecIssue[] {
+  const remapped = REMAPPED_TYPES.get(spec.type);
+  return remapped === undefined ? [] : [{ field: "type", message: remapped }];
+}
+
+/**
+ * `spec` with `directory`, `artefact_path` and `storage_path` made relative to the checkout
+ * ({@link checkoutRelativePath}): what the server stores for a spec from the wire, so that every
+ * executor sees the same relative paths as for a parsed file.
+ */
+export function normalizeTaskPaths(spec: TaskSpec): TaskSpec {
+  return {
+    ...spec,
+    directory: checkoutRelativePath(spec.directory),
+    artefactPath: checkoutRelativePath(spec.artefactPath),
+    storagePath: checkoutRelativePath(spec.storagePath),
+  };
 }
 
 /**
@@ -188,14 +262,20 @@ export const PIPELINE_TASK_MISPLACED: ReadonlyMap<string, string> = new Map([
   ...PIPELINE_ONLY_KEYS.map((key): [string, string] => [key, `${key} belongs at the top of the pipeline file, not in a task`]),
 ]);
 
-/** Reads one task mapping; `base` prefixes its fields (`tasks.build`), `misplaced` explains keys that belong elsewhere, `handledByCaller` are skipped. */
+/**
+ * Reads one task mapping; `base` prefixes its fields (`tasks.build`), `misplaced` explains keys
+ * that belong elsewhere, `handledByCaller` are skipped, `overrides` replace what the file set
+ * before validation. Warnings go to `warnings`.
+ */
 export function readTask(
   map: Mapping,
   base: string,
   misplaced: ReadonlyMap<string, string>,
   handledByCaller: ReadonlySet<string>,
+  warnings: SpecWarnings,
+  overrides?: TaskSpec,
 ): TaskSpec {
-  const spec = create(TaskSpecSchema, {
+  let spec = create(TaskSpecSchema, {
     artefactPath: DEFAULT_ARTEFACT_PATH,
     storagePath: DEFAULT_STORAGE_PATH,
     namespaceMerged: true,
@@ -203,9 +283,11 @@ export function readTask(
   for (const [key, value] of map) {
     if (key === "task" || handledByCaller.has(key) || IGNORED_TASK_KEYS.has(key)) continue;
     const field = keyPath(base, key);
+    const ignored = IGNORED_WITH_WARNING.get(key);
     const reader = Object.hasOwn(TASK_FIELDS, key) ? TASK_FIELDS[key] : undefined;
-    if (reader === undefined) throw unknownKey(key, field, TASK_KEYS, misplaced);
-    if (value !== null) reader(spec, value, field);
+    if (ignored !== undefined) warnings.add(field, ignored);
+    else if (reader === undefined) unknownKey(key, field, TASK_KEYS, misplaced, warnings);
+    else if (value !== null) reader(spec, value, field);
   }
   const alias = map.get("task");
   if (alias !== undefined && alias !== null) {
@@ -215,8 +297,14 @@ export function readTask(
     if (explicit === undefined || explicit === null) spec.type = type;
     else if (type !== spec.type) throw new SpecError(aliasField, `${quote(type)} conflicts with type ${quote(spec.type)}`);
   }
+  if (overrides !== undefined) spec = overrideTaskSpec(spec, overrides);
   const [issue] = validateTaskSpec(spec);
   if (issue !== undefined) throw new SpecError(joinField(base, issue.field), issue.message);
+  spec = normalizeTaskPaths(spec);
+  const typeLine = overrides?.type
+    ? null
+    : (warnings.lineOf(joinField(base, "type")) ?? warnings.lineOf(joinField(base, "task")));
+  for (const { field, message } of taskSpecWarnings(spec)) warnings.add(joinField(base, field), message, typeLine ?? null);
   return spec;
 }
 
@@ -247,13 +335,6 @@ function environmentProblem(entry: string): string | undefined {
 
 function invalidNameMessage(name: string): string {
   return `invalid variable name ${quote(name)}: use letters, digits and _, not starting with a digit`;
-}
-
-function relativePathProblem(path: string): string | undefined {
-  if (path.includes("\0")) return "must not contain a NUL character";
-  if (path.startsWith("/")) return `must be a relative path, got ${quote(path)}`;
-  if (path.split("/").includes("..")) return `must not contain a ".." segment, got ${quote(path)}`;
-  return undefined;
 }
 
 function regExpProblem(source: string): string | undefined {

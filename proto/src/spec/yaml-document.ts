@@ -1,6 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from "yaml";
 import { SpecError } from "./spec-error.js";
 import { describe, keyPath } from "./field-readers.js";
+import type { SpecWarnings } from "./spec-warnings.js";
 
 const MAX_ALIAS_EXPANSIONS = 1000;
 
@@ -15,17 +16,21 @@ export class NumberLiteral {
 export type Mapping = Map<string, Value>;
 export type Value = null | boolean | string | NumberLiteral | Value[] | Mapping;
 
-/** Reads a YAML or JSON document whose top level is a mapping, with anchors and `<<` merge keys resolved. */
-export function readDocument(text: string): Mapping {
+/**
+ * Reads a YAML or JSON document whose top level is a mapping, with anchors and `<<` merge keys
+ * resolved. A key repeated in one mapping keeps its last value, as the original's parser did,
+ * with a warning naming the key and both lines. `warnings` also learns the line of every key.
+ */
+export function readDocument(text: string, warnings: SpecWarnings): Mapping {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false, uniqueKeys: false });
   const [error] = doc.errors;
   if (error !== undefined) {
     const { line, col } = lineCounter.linePos(error.pos[0]);
     throw new SpecError("", `invalid YAML at line ${line}, column ${col}: ${error.message}`);
   }
   if (doc.contents === null) throw new SpecError("", "expected a mapping at the top level, got an empty document");
-  const value = new NodeReader(doc).read(doc.contents, "");
+  const value = new NodeReader(doc, lineCounter, warnings).read(doc.contents, "");
   if (!(value instanceof Map)) throw new SpecError("", `expected a mapping at the top level, got ${describe(value)}`);
   return value;
 }
@@ -34,7 +39,11 @@ class NodeReader {
   private expansions = 0;
   private readonly open = new Set<unknown>();
 
-  constructor(private readonly doc: Document) {}
+  constructor(
+    private readonly doc: Document,
+    private readonly lineCounter: LineCounter,
+    private readonly warnings: SpecWarnings,
+  ) {}
 
   read(node: unknown, field: string): Value {
     if (node === null || node === undefined) return null;
@@ -76,6 +85,7 @@ class NodeReader {
 
   private readMap(node: YAMLMap, field: string): Mapping {
     const result: Mapping = new Map();
+    const lines = new Map<string, number | undefined>();
     const merged: Mapping[] = [];
     for (const pair of node.items) {
       if (isScalar(pair.key) && typeof pair.key.value === "symbol") {
@@ -92,7 +102,18 @@ class NodeReader {
       }
       const key = this.readKey(pair.key, field);
       const pairField = keyPath(field, key);
-      if (result.has(key)) throw new SpecError(pairField, "duplicate key");
+      const offset = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+      const line = offset === undefined ? undefined : this.lineCounter.linePos(offset).line;
+      if (result.has(key)) {
+        const first = lines.get(key);
+        this.warnings.add(
+          pairField,
+          `duplicate key${first === undefined ? "" : ` (first at line ${first})`}: the last value is used, as in the original`,
+          line,
+        );
+      }
+      lines.set(key, line);
+      if (line !== undefined) this.warnings.noteKey(pairField, line);
       result.set(key, this.read(pair.value, pairField));
     }
     for (const source of merged) {

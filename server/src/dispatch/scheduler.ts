@@ -413,7 +413,7 @@ export class Scheduler {
     if (candidates.length === 0) return "no agent is connected";
     candidates = candidates.filter((s) => executor !== undefined && s.capabilities.executors.includes(executor));
     if (candidates.length === 0) {
-      return `no connected agent can run tasks of type "${task.definition.type}" (it needs the ${executor ?? "unknown"} executor)`;
+      return `no connected agent offers executor ${executor ?? "unknown"} (tasks of type "${task.definition.type}" need it)`;
     }
     candidates = candidates.filter((s) => s.capabilities.queues.some((q) => q.queue === task.queue));
     if (candidates.length === 0) return `no connected agent serves queue "${task.queue}"`;

@@ -1,6 +1,16 @@
 import type { ServiceImpl, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { TaskService, validateTaskSpec, type TaskSpec } from "@mottainai/proto";
+import {
+  formatSpecWarning,
+  normalizeTaskPaths,
+  parseTaskFileWithWarnings,
+  SpecError,
+  TaskService,
+  taskSpecWarnings,
+  validateTaskSpec,
+  type CreateTaskRequest,
+  type TaskSpec,
+} from "@mottainai/proto";
 import { isPrivileged, requireUser } from "../auth/principal.js";
 import { newId } from "../auth/secrets.js";
 import {
@@ -34,6 +44,25 @@ export interface TaskServiceOptions {
 }
 
 const FINISHED: TaskState[] = ["done", "stopped"];
+
+/**
+ * The spec a CreateTask request asks for, with its warnings: the parsed `task_file` with the
+ * fields `spec` sets over it, or `spec` alone.
+ */
+function requestedSpec(req: CreateTaskRequest): { spec: TaskSpec; warnings: string[] } {
+  if (req.taskFile !== "") {
+    try {
+      const { spec, warnings } = parseTaskFileWithWarnings(req.taskFile, req.taskFileName || "task_file", req.spec);
+      return { spec, warnings };
+    } catch (err) {
+      if (err instanceof SpecError) throw new ConnectError(`task_file: ${err.message}`, Code.InvalidArgument);
+      throw err;
+    }
+  }
+  if (!req.spec) throw new ConnectError("spec: a task spec or a task_file is required", Code.InvalidArgument);
+  const warnings = taskSpecWarnings(req.spec).map((w) => formatSpecWarning(`spec.${w.field}`, w.message));
+  return { spec: req.spec, warnings };
+}
 const LOG_READ_BYTES = 256 * 1024;
 
 /** TaskService: converts between the wire and the store, checks ownership, delegates to the scheduler. */
@@ -69,7 +98,7 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
       }
     }
     const task = await o.store.tasks.create(
-      newWaitingTask({ id: newId(), definition: definitionFromSpec(spec), ownerId, targetNode, now: now() }),
+      newWaitingTask({ id: newId(), definition: definitionFromSpec(normalizeTaskPaths(spec)), ownerId, targetNode, now: now() }),
     );
     await o.events.publish("task.created", task.id, { kind: "task", value: task });
     o.scheduler.kick(true);
@@ -79,8 +108,8 @@ export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof Tas
   return {
     async createTask(req, ctx) {
       const user = requireUser(ctx);
-      if (!req.spec) throw new ConnectError("spec: a task spec is required", Code.InvalidArgument);
-      return { task: await view(await insert(user.id, req.spec, req.targetNode)) };
+      const { spec, warnings } = requestedSpec(req);
+      return { task: await view(await insert(user.id, spec, req.targetNode)), warnings };
     },
 
     async getTask(req, ctx) {
