@@ -3,6 +3,9 @@ import type { CliContext } from "./cli-context.js";
 import { eventsCommands } from "./commands/events.js";
 import { nodeTokenCommands } from "./commands/node-token.js";
 import { namespaceCommands } from "./commands/namespace.js";
+import { namespaceFileCommands } from "./commands/namespace-files.js";
+import { namespacePublishCommands } from "./commands/namespace-publish.js";
+import { namespaceTagCommands } from "./commands/namespace-tags.js";
 import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
@@ -48,6 +51,9 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...taskArtefactCommands,
     ...storageCommands,
     ...namespaceCommands,
+    ...namespaceFileCommands,
+    ...namespaceTagCommands,
+    ...namespacePublishCommands,
     ...namespacePublisherCommands,
     ...organizationCommands,
   ];
