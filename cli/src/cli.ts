@@ -11,7 +11,9 @@ import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
+import { taskAliasCommands } from "./commands/task-aliases.js";
 import { taskArtefactCommands } from "./commands/task-artefacts.js";
+import { taskMonitorCommands } from "./commands/task-monitor.js";
 import { taskCommands } from "./commands/task.js";
 import { whoamiCommands } from "./commands/whoami.js";
 import { ExitCode } from "./exit-code.js";
@@ -44,6 +46,8 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     Builtins.VersionCommand,
     ...profileCommands,
     ...taskCommands,
+    ...taskMonitorCommands,
+    ...taskAliasCommands,
     ...nodeCommands,
     ...nodeTokenCommands,
     ...eventsCommands,

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupAll, cli, startCluster, waitFor, type Cluster } from "./harness.js";
+
+type Json = Record<string, unknown>;
+
+/** End to end: the original mottainai-cli's command forms against a real server and host agent. */
+describe("the original's commands (server + agent + CLI processes)", function () {
+  this.timeout(120_000);
+  let cluster: Cluster;
+
+  before(async () => {
+    cluster = await startCluster("compat-agent");
+  });
+  after(cleanupAll);
+
+  const run = (args: string[]) => cli(args, cluster.env);
+
+  /** Runs the CLI and expects exit 0 with nothing on stderr; resolves to stdout. */
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await run(args);
+    assert.deepEqual([r.code, r.stderr], [0, ""], `mottainai ${args.join(" ")}`);
+    return r.stdout.toString();
+  };
+
+  /** Creates a host task running script; resolves to its id. */
+  const hostTask = async (name: string, script: string[], extra = ""): Promise<string> => {
+    const yaml = `name: ${name}\ntype: host\n${extra}script:\n${script.map((l) => `  - ${JSON.stringify(l)}\n`).join("")}`;
+    return (await ok(["task", "create", "-f", cluster.file(`${name}.yaml`, yaml)])).trim();
+  };
+
+  const taskJson = async (id: string): Promise<Json> => JSON.parse(await ok(["task", "show", id, "--json"])) as Json;
+
+  /** A script line that blocks until open() is called. */
+  let gates = 0;
+  const gate = () => {
+    const path = join(cluster.dir, `gate-${++gates}`);
+    return { wait: `while [ ! -e '${path}' ]; do sleep 0.05; done`, open: () => writeFileSync(path, "") };
+  };
+
+  describe("task monitor", () => {
+    it("waits for a running task, writes its log unchanged and exits 0 when it ended done/success", async () => {
+      const g = gate();
+      const id = await hostTask("mon-one", ["echo before", g.wait, "printf 'after\\nno newline'"]);
+      const monitor = run(["task", "monitor", id]);
+      await waitFor(
+        async () => (await taskJson(id)).status === "TASK_STATUS_RUNNING",
+        30_000,
+        () => "never ran",
+      );
+      g.open();
+      const r = await monitor;
+      assert.deepEqual([r.code, r.stdout.toString(), r.stderr], [0, "before\nafter\nno newline", `task ${id}: done/success\n`]);
+    });
+
+    it("prefixes each task's lines with its id, reports every outcome and exits 1 if any did not succeed", async () => {
+      const a = await hostTask("mon-a", ["echo a1", "printf 'a2\\na3'"]);
+      const b = await hostTask("mon-b", ["echo b1", "exit 3"]);
+      const missing = "ffffffffffffffff";
+      const r = await run(["task", "monitor", a, b, missing]);
+      assert.equal(r.code, 1);
+      const lines = r.stdout.toString().split("\n");
+      assert.equal(lines.pop(), "");
+      assert.deepEqual(
+        lines.filter((l) => l.startsWith(`${a} | `)),
+        [`${a} | a1`, `${a} | a2`, `${a} | a3`],
+      );
+      assert.deepEqual(
+        lines.filter((l) => !l.startsWith(`${a} | `)),
+        [`${b} | b1`],
+      );
+      assert.deepEqual(
+        r.stderr.split("\n").sort(),
+        [
+          "",
+          `task ${a}: done/success`,
+          `task ${b}: done/failed (exit code 3)`,
+          `task ${missing}: not_found: task ${missing} not found`,
+        ].sort(),
+      );
+    });
+
+    it("exits 1 for a stopped task and 2 without an id", async () => {
+      const g = gate();
+      const id = await hostTask("mon-stop", [g.wait]);
+      await waitFor(
+        async () => (await taskJson(id)).status === "TASK_STATUS_RUNNING",
+        30_000,
+        () => "never ran",
+      );
+      await ok(["task", "stop", id]);
+      const r = await run(["task", "monitor", id]);
+      assert.deepEqual([r.code, r.stdout.toString()], [1, ""]);
+      assert.match(r.stderr, new RegExp(`^task ${id}: stopped/error( \\(exit code -?\\d+\\))?: .+\\n$`));
+      const usage = await run(["task", "monitor"]);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /^mottainai: Not enough positional arguments\.\n/);
+    });
+  });
+
+  describe("task attach and task start (the original's names)", () => {
+    it("task attach follows the log to the end; task start runs the task again like task restart", async () => {
+      const g = gate();
+      const id = await hostTask("attached", ["echo one", g.wait, "echo two"]);
+      const attach = run(["task", "attach", id]);
+      await waitFor(
+        async () => (await taskJson(id)).status === "TASK_STATUS_RUNNING",
+        30_000,
+        () => "never ran",
+      );
+      g.open();
+      assert.deepEqual(await attach.then((r) => [r.code, r.stdout.toString(), r.stderr]), [0, "one\ntwo\n", ""]);
+      assert.equal(await ok(["task", "start", id]), `${id}\n`);
+      await waitFor(
+        async () => {
+          const t = await taskJson(id);
+          return t.attempt === 2 && t.status === "TASK_STATUS_DONE";
+        },
+        30_000,
+        () => "attempt 2 never ended",
+      );
+      assert.equal(await ok(["task", "attach", id]), "one\ntwo\n--- attempt 2 on compat-agent ---\none\ntwo\n");
+      const help = await ok(["task", "start", "--help"]);
+      assert.match(
+        help,
+        /^Run a finished task again as a new attempt; prints its id \(the original's name for `task restart`\)\n/,
+      );
+      assert.match(await ok(["task", "attach", "--help"]), /\(the original's name for `task log ID --follow`\)/);
+      const follow = await run(["task", "attach", id, "--follow"]);
+      assert.deepEqual([follow.code, follow.stderr.split("\n")[0]], [2, 'mottainai: Unsupported option name ("--follow").']);
+    });
+  });
+});
