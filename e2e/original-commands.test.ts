@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupAll, cli, startCluster, waitFor, type Cluster } from "./harness.js";
+import { cleanupAll, cli, startCluster, tempDir, waitFor, type Cluster } from "./harness.js";
 
 type Json = Record<string, unknown>;
 
@@ -31,6 +31,41 @@ describe("the original's commands (server + agent + CLI processes)", function ()
   };
 
   const taskJson = async (id: string): Promise<Json> => JSON.parse(await ok(["task", "show", id, "--json"])) as Json;
+
+  const waitDone = (id: string): Promise<Json> =>
+    waitFor(
+      async () => {
+        const task = await taskJson(id);
+        return task.status === "TASK_STATUS_DONE" ? task : undefined;
+      },
+      30_000,
+      () => `task ${id} never ended`,
+    );
+
+  /** Every file below dir as `path=content`, sorted. */
+  const tree = (dir: string): string[] =>
+    (readdirSync(dir, { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+      .filter((e) => e.isFile())
+      .map((e) => {
+        const full = join(e.parentPath, e.name);
+        return `${full.slice(dir.length + 1)}=${readFileSync(full, "utf8")}`;
+      })
+      .sort();
+
+  /** A done host task whose artefacts are pkgs/a.tbz2, pkgs/b.txt, iso/x.iso and log.txt. */
+  let artefactTask: Promise<string> | undefined;
+  const withArtefacts = (): Promise<string> =>
+    (artefactTask ??= (async () => {
+      const id = await hostTask("artefacts", [
+        "mkdir -p artefacts/pkgs artefacts/iso",
+        "printf A > artefacts/pkgs/a.tbz2",
+        "printf B > artefacts/pkgs/b.txt",
+        "printf X > artefacts/iso/x.iso",
+        "printf L > artefacts/log.txt",
+      ]);
+      assert.equal((await waitDone(id)).result, "TASK_RESULT_SUCCESS");
+      return id;
+    })());
 
   /** A script line that blocks until open() is called. */
   let gates = 0;
@@ -129,6 +164,44 @@ describe("the original's commands (server + agent + CLI processes)", function ()
       assert.match(await ok(["task", "attach", "--help"]), /\(the original's name for `task log ID --follow`\)/);
       const follow = await run(["task", "attach", id, "--follow"]);
       assert.deepEqual([follow.code, follow.stderr.split("\n")[0]], [2, 'mottainai: Unsupported option name ("--follow").']);
+    });
+  });
+
+  describe("task download and namespace download with DIR and -f filters", () => {
+    it("task download ID DIR -f REGEX... downloads only the artefacts a filter matches", async () => {
+      const id = await withArtefacts();
+      const all = tempDir("dl-all");
+      assert.equal(await ok(["task", "download", id, all]), "");
+      assert.deepEqual(tree(all), ["iso/x.iso=X", "log.txt=L", "pkgs/a.tbz2=A", "pkgs/b.txt=B"]);
+      const some = tempDir("dl-some");
+      assert.equal(await ok(["task", "download", id, some, "-f", "\\.tbz2$", "--filter", "^/iso/"]), "");
+      assert.deepEqual(tree(some), ["iso/x.iso=X", "pkgs/a.tbz2=A"]);
+      const none = tempDir("dl-none");
+      assert.equal(await ok(["task", "download", id, "--to", none, "-f", "^nothing"]), "");
+      assert.deepEqual(tree(none), []);
+    });
+
+    it("namespace download NS DIR -f REGEX filters the namespace's files the same way", async () => {
+      const id = await withArtefacts();
+      await ok(["namespace", "create", "dl-ns"]);
+      assert.equal(await ok(["namespace", "publish", "dl-ns", id]), "revision 1: 4 files, 4 B\n");
+      const dir = tempDir("dl-ns");
+      assert.equal(await ok(["namespace", "download", "dl-ns", dir, "-f", "^pkgs/"]), "");
+      assert.deepEqual(tree(dir), ["pkgs/a.tbz2=A", "pkgs/b.txt=B"]);
+    });
+
+    it("refuses two different directories and an invalid filter with exit 2", async () => {
+      const id = await withArtefacts();
+      let r = await run(["task", "download", id, "a", "--to", "b"]);
+      assert.deepEqual(
+        [r.code, r.stdout.toString(), r.stderr],
+        [2, "", 'mottainai: give the directory once: DIR "a" or --to "b"\n'],
+      );
+      r = await run(["namespace", "download", "dl-ns", "-f", "("]);
+      assert.deepEqual(
+        [r.code, r.stderr],
+        [2, 'mottainai: invalid -f "(": Invalid regular expression: /(/: Unterminated group\n'],
+      );
     });
   });
 });

@@ -4,6 +4,8 @@ import type { Client } from "@connectrpc/connect";
 import { Command, Option } from "clipanion";
 import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type HashedFile } from "../file-transfer.js";
 import type { TransferProgress } from "../output.js";
+import { parsePathFilters } from "../path-filters.js";
+import { directoryArgument, downloadDirectory, downloadFilterDetails, filterOption, toOption } from "./download-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { namespaceCategory as category, revisionLine } from "./namespace.js";
 import { filesTable } from "./storage.js";
@@ -81,22 +83,25 @@ async function uploadOne(
   return (await client.uploadFile(uploadMessages(header, f, progress))).revision;
 }
 
-/** `mottainai namespace download NAME [--ref REF] [--path P] [--to DIR]`. */
+/** `mottainai namespace download NAME [DIR] [-f REGEX]... [--ref REF] [--path P] [--to DIR]`. */
 export class NamespaceDownloadCommand extends MottainaiCommand {
   static override paths = [["namespace", "download"]];
   static override usage = Command.Usage({
     category,
     description: "Download a namespace revision's files (or one path) into a directory",
-    details:
-      "Files keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed; every file is verified against its sha256.",
+    details: `Files keep their paths below the directory (default the current one). ${downloadFilterDetails} A partial file left by an interrupted download is resumed; every file is verified against its sha256.`,
   });
 
   name = requiredArgument("NAME");
+  dir = directoryArgument();
   ref = Option.String("--ref", "", { description: "Tag or revision number (default latest)" });
   onlyPath = Option.String("--path", { description: "Only this file (default every file)" });
-  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+  to = toOption();
+  filters = filterOption();
 
   async run(): Promise<void> {
+    const to = downloadDirectory(this.dir, this.to);
+    const filters = parsePathFilters(this.filters);
     const client = await this.transferClient(NamespaceService);
     // Pin the revision once, so that a publish during the download cannot mix two revisions.
     const { revision } = await client.getRevision({ name: this.name, ref: this.ref });
@@ -106,7 +111,8 @@ export class NamespaceDownloadCommand extends MottainaiCommand {
       listed: files,
       onlyPath: this.onlyPath,
       missing: `namespace ${this.name} has no file ${this.onlyPath}`,
-      to: this.to,
+      filters,
+      to,
       open: (f, offset) => client.downloadFile({ name: this.name, ref, path: f.path, offset: BigInt(offset) }),
     });
   }

@@ -4,6 +4,7 @@ import { Command, Option } from "clipanion";
 import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type RemoteFile } from "../file-transfer.js";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
 import { requireField } from "../require-field.js";
+import { directoryArgument, downloadDirectory, toOption } from "./download-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Storages";
@@ -112,21 +113,23 @@ export class StorageUploadCommand extends MottainaiCommand {
   }
 }
 
-/** `mottainai storage download ID|NAME [--path P] [--to DIR]`: one file or all, resuming partial files. */
+/** `mottainai storage download ID|NAME [DIR] [--path P] [--to DIR]`: one file or all, resuming partial files. */
 export class StorageDownloadCommand extends MottainaiCommand {
   static override paths = [["storage", "download"]];
   static override usage = Command.Usage({
     category,
     description: "Download a storage's files (or one path) into a directory",
     details:
-      "Files keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256.",
+      "Files keep their paths below the directory: DIR (the original's `<target>`) or `--to` (default the current one). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256.",
   });
 
   id = requiredArgument("ID|NAME");
+  dir = directoryArgument();
   onlyPath = Option.String("--path", { description: "Only this file (default every file)" });
-  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+  to = toOption();
 
   async run(): Promise<void> {
+    const to = downloadDirectory(this.dir, this.to);
     const client = await this.transferClient(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
     const { files } = await client.listStorageFiles({ id: storage.id, prefix: this.onlyPath ?? "" });
@@ -134,7 +137,7 @@ export class StorageDownloadCommand extends MottainaiCommand {
       listed: files,
       onlyPath: this.onlyPath,
       missing: `storage ${storage.name} has no file ${this.onlyPath}`,
-      to: this.to,
+      to,
       open: (f, offset) => client.downloadStorageFile({ id: storage.id, path: f.path, offset: BigInt(offset) }),
     });
   }
