@@ -204,4 +204,91 @@ describe("the original's commands (server + agent + CLI processes)", function ()
       );
     });
   });
+
+  describe("namespace tag/append/clone --from, namespace delete and storage delete", () => {
+    const files = async (ns: string): Promise<string[]> =>
+      (JSON.parse(await ok(["namespace", "files", ns, "--json"])) as { path: string }[]).map((f) => f.path);
+
+    it("namespace tag NS --from TASK replaces the files; append NS --from TASK adds; tag NAME TAG REF still moves a tag", async () => {
+      const first = await withArtefacts();
+      const second = await hostTask("more", [
+        "mkdir -p artefacts/pkgs",
+        "printf A2 > artefacts/pkgs/a.tbz2",
+        "printf N > artefacts/new.txt",
+      ]);
+      assert.equal((await waitDone(second)).result, "TASK_RESULT_SUCCESS");
+      await ok(["namespace", "create", "orig"]);
+      await ok(["namespace", "upload", "orig", cluster.file("stale.txt", "old")]);
+      assert.equal(await ok(["namespace", "tag", "orig", "--from", first]), "revision 2: 4 files, 4 B\n");
+      assert.deepEqual(await files("orig"), ["iso/x.iso", "log.txt", "pkgs/a.tbz2", "pkgs/b.txt"]);
+      assert.equal(await ok(["namespace", "append", "orig", "-f", second]), "revision 3: 5 files, 6 B\n");
+      assert.deepEqual(await files("orig"), ["iso/x.iso", "log.txt", "new.txt", "pkgs/a.tbz2", "pkgs/b.txt"]);
+      assert.equal(await ok(["namespace", "tag", "orig", "stable", "2"]), "stable -> revision 2\n");
+      assert.equal(await ok(["namespace", "tag", "orig", "-f", second]), "revision 4: 2 files, 3 B\n");
+      const revisions = JSON.parse(await ok(["namespace", "revisions", "orig", "--json"])) as Json[];
+      assert.deepEqual(
+        revisions.map((r) => [r.number, r.taskId ?? ""]),
+        [
+          ["4", second],
+          ["3", second],
+          ["2", first],
+          ["1", ""],
+        ],
+      );
+      let r = await run(["namespace", "tag", "orig", "stable", "--from", first]);
+      assert.deepEqual(
+        [r.code, r.stderr],
+        [2, "mottainai: --from publishes a task's artefacts: give only the namespace (namespace tag NS --from TASK)\n"],
+      );
+      r = await run(["namespace", "tag", "orig"]);
+      assert.deepEqual([r.code, r.stderr], [2, "mottainai: TAG: a tag name is required (or --from TASK)\n"]);
+      r = await run(["namespace", "tag", "orig", "stable"]);
+      assert.deepEqual([r.code, r.stderr], [2, "mottainai: REF: a tag name or revision number is required (or --delete)\n"]);
+      r = await run(["namespace", "append", "orig"]);
+      assert.deepEqual([r.code, r.stderr], [2, "mottainai: --from TASK is required (namespace append NS --from TASK)\n"]);
+      r = await run(["namespace", "tag", "nope", "--from", first]);
+      assert.deepEqual([r.code, r.stderr], [1, "mottainai: not_found: namespace nope not found\n"]);
+    });
+
+    it("namespace clone NS --from ORIG overwrites NS with ORIG (or creates it); clone FROM TO still creates TO", async () => {
+      const id = await withArtefacts();
+      await ok(["namespace", "create", "src"]);
+      assert.equal(await ok(["namespace", "publish", "src", id]), "revision 1: 4 files, 4 B\n");
+      await ok(["namespace", "create", "dst"]);
+      await ok(["namespace", "upload", "dst", cluster.file("mine.txt", "mine")]);
+      assert.equal(await ok(["namespace", "clone", "dst", "--from", "src"]), "revision 2: 4 files, 4 B\n");
+      assert.deepEqual(await files("dst"), ["iso/x.iso", "log.txt", "pkgs/a.tbz2", "pkgs/b.txt"]);
+      const head = JSON.parse(await ok(["namespace", "show", "dst", "--json"])) as Json;
+      assert.equal(head.headRevision, "2");
+      assert.equal(await ok(["namespace", "clone", "created", "-f", "src"]), "revision 1: 4 files, 4 B\n");
+      assert.equal(await ok(["namespace", "clone", "src", "copy"]), "copy\n");
+      assert.deepEqual(await files("copy"), ["iso/x.iso", "log.txt", "pkgs/a.tbz2", "pkgs/b.txt"]);
+      let r = await run(["namespace", "clone", "src", "copy"]);
+      assert.deepEqual([r.code, r.stderr], [1, "mottainai: already_exists: namespace copy already exists\n"]);
+      r = await run(["namespace", "clone", "a", "b", "--from", "src"]);
+      assert.deepEqual(
+        [r.code, r.stderr],
+        [2, "mottainai: --from names the source: give only the target (namespace clone NS --from ORIG)\n"],
+      );
+      r = await run(["namespace", "clone", "lonely"]);
+      assert.deepEqual([r.code, r.stderr], [2, "mottainai: TO: the new namespace's name is required (or NS --from ORIG)\n"]);
+    });
+
+    it("namespace delete and storage delete are remove under the original's names", async () => {
+      await ok(["namespace", "create", "doomed"]);
+      await ok(["namespace", "upload", "doomed", cluster.file("d1.txt", "1"), cluster.file("d2.txt", "2")]);
+      assert.equal(await ok(["namespace", "delete", "doomed", "d1.txt"]), "revision 3: 1 files, 1 B\n");
+      assert.equal(await ok(["namespace", "delete", "doomed"]), "");
+      let r = await run(["namespace", "show", "doomed"]);
+      assert.deepEqual([r.code, r.stderr], [1, "mottainai: not_found: namespace doomed not found\n"]);
+      await ok(["storage", "create", "gone"]);
+      await ok(["storage", "upload", "gone", cluster.file("s.txt", "s")]);
+      assert.equal(await ok(["storage", "delete", "gone", "s.txt"]), "");
+      assert.equal(await ok(["storage", "delete", "gone"]), "");
+      r = await run(["storage", "show", "gone"]);
+      assert.deepEqual([r.code, r.stderr], [1, "mottainai: not_found: storage gone not found\n"]);
+      assert.match(await ok(["namespace", "delete", "--help"]), /\(the original's name for `namespace remove`\)/);
+      assert.match(await ok(["storage", "delete", "--help"]), /\(the original's name for `storage remove`\)/);
+    });
+  });
 });

@@ -1,34 +1,53 @@
 import { toJson } from "@bufbuild/protobuf";
 import { NamespaceFileSchema, NamespaceRevisionSchema, NamespaceService } from "@mottainai/proto";
-import { Command, Option } from "clipanion";
+import { Command, Option, UsageError } from "clipanion";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
-import { namespaceCategory as category, tagLine } from "./namespace.js";
+import { namespaceCategory as category, revisionLine, tagLine } from "./namespace.js";
 
-/** `mottainai namespace tag NAME TAG REF` / `namespace tag NAME TAG --delete`. */
+/**
+ * `mottainai namespace tag NAME TAG REF` / `namespace tag NAME TAG --delete`, and the original's
+ * `namespace tag NS --from TASK` (publish the task's artefacts, replacing the files): the two are
+ * told apart by `--from`.
+ */
 export class NamespaceTagCommand extends MottainaiCommand {
   static override paths = [["namespace", "tag"]];
   static override usage = Command.Usage({
     category,
-    description: "Point a tag at a revision (or another tag's revision), or delete it",
+    description: "Point a tag at a revision (or another tag's revision), or delete it; with --from, the original's publish",
+    details:
+      "`namespace tag NS --from TASK` is the original's form: it publishes TASK's artefacts as a new revision of NS holding exactly them and moves `latest` there (the same as `namespace publish NS TASK`), and prints that revision.",
     examples: [
       ["Mark the latest revision stable", "$0 namespace tag repo stable latest"],
       ["Delete a tag", "$0 namespace tag repo stable --delete"],
+      ["Publish a task's artefacts (the original's form)", "$0 namespace tag repo --from 0123456789abcdef"],
     ],
   });
 
   name = requiredArgument("NAME");
-  tag = requiredArgument("TAG");
+  tag = Option.String({ name: "TAG", required: false });
   ref = Option.String({ name: "REF", required: false });
   delete = Option.Boolean("--delete", false, { description: "Delete the tag" });
+  from = Option.String("-f,--from", {
+    description: "Task whose artefacts replace the namespace's files (the original's form; no TAG or REF then)",
+  });
 
   async run(): Promise<void> {
     const client = await this.client(NamespaceService);
+    if (this.from !== undefined) {
+      if (this.tag !== undefined || this.delete) {
+        throw new UsageError("--from publishes a task's artefacts: give only the namespace (namespace tag NS --from TASK)");
+      }
+      const { revision } = await client.publishTaskArtefacts({ name: this.name, taskId: this.from, append: false });
+      this.output.line(revisionLine(revision));
+      return;
+    }
+    if (this.tag === undefined) throw new UsageError("TAG: a tag name is required (or --from TASK)");
     if (this.delete) {
       await client.deleteTag({ name: this.name, tag: this.tag });
       return;
     }
-    if (!this.ref) throw new Error("REF: a tag name or revision number is required (or --delete)");
+    if (!this.ref) throw new UsageError("REF: a tag name or revision number is required (or --delete)");
     const { tag } = await client.setTag({ name: this.name, tag: this.tag, ref: this.ref });
     this.output.line(tagLine(tag, this.tag));
   }

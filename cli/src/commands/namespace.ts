@@ -191,6 +191,15 @@ export class NamespaceRemoveCommand extends MottainaiCommand {
   }
 }
 
+/** `mottainai namespace delete NAME [PATH...]`: the original's name for `namespace remove`. */
+export class NamespaceDeleteCommand extends NamespaceRemoveCommand {
+  static override paths = [["namespace", "delete"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Delete a namespace, or remove paths from it (the original's name for `namespace remove`)",
+  });
+}
+
 /** The `namespace` commands about namespaces themselves, for registration with the Cli. */
 export const namespaceCommands = [
   NamespaceCreateCommand,
@@ -198,4 +207,5 @@ export const namespaceCommands = [
   NamespaceShowCommand,
   NamespaceUpdateCommand,
   NamespaceRemoveCommand,
+  NamespaceDeleteCommand,
 ];

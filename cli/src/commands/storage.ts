@@ -162,6 +162,15 @@ export class StorageRemoveCommand extends MottainaiCommand {
   }
 }
 
+/** `mottainai storage delete ID|NAME [PATH...]`: the original's name for `storage remove`. */
+export class StorageDeleteCommand extends StorageRemoveCommand {
+  static override paths = [["storage", "delete"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Delete a storage, or remove files from it (the original's name for `storage remove`)",
+  });
+}
+
 /** Every `storage` command, for registration with the Cli. */
 export const storageCommands = [
   StorageCreateCommand,
@@ -170,6 +179,7 @@ export const storageCommands = [
   StorageUploadCommand,
   StorageDownloadCommand,
   StorageRemoveCommand,
+  StorageDeleteCommand,
 ];
 
 /** PATH, SIZE (bytes) and SHA256 of files (storage or artefact listings). */
