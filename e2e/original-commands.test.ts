@@ -291,4 +291,48 @@ describe("the original's commands (server + agent + CLI processes)", function ()
       assert.match(await ok(["storage", "delete", "--help"]), /\(the original's name for `storage remove`\)/);
     });
   });
+
+  describe("upload FILE PATH, remove /PATH, task delete and task list -q", () => {
+    it("storage and namespace upload NAME FILE PATH put FILE below PATH; remove takes the original's absolute paths", async () => {
+      const file = cluster.file("pkg.tbz2", "P");
+      await ok(["storage", "create", "up"]);
+      assert.equal(await ok(["storage", "upload", "up", file, "/distfiles/sub"]), "");
+      assert.equal(await ok(["storage", "upload", "up", file, "/"]), "");
+      const listed = (dir: string) => JSON.parse(dir) as { files?: { path: string }[] };
+      const storage = listed(await ok(["storage", "show", "up", "--json"]));
+      assert.deepEqual(
+        (storage.files ?? []).map((f) => f.path),
+        ["distfiles/sub/pkg.tbz2", "pkg.tbz2"],
+      );
+      assert.equal(await ok(["storage", "remove", "up", "/distfiles/sub/pkg.tbz2"]), "");
+      assert.deepEqual(
+        (listed(await ok(["storage", "show", "up", "--json"])).files ?? []).map((f) => f.path),
+        ["pkg.tbz2"],
+      );
+      await ok(["namespace", "create", "upns"]);
+      assert.equal(await ok(["namespace", "upload", "upns", file, "/amd64"]), "revision 1: 1 files, 1 B\n");
+      assert.deepEqual(
+        (JSON.parse(await ok(["namespace", "files", "upns", "--json"])) as { path: string }[]).map((f) => f.path),
+        ["amd64/pkg.tbz2"],
+      );
+      assert.equal(await ok(["namespace", "remove", "upns", "/amd64/pkg.tbz2"]), "revision 2: 0 files, 0 B\n");
+      const r = await run(["storage", "upload", "up", file, cluster.file("other.txt", "O"), "--to", "x"]);
+      assert.deepEqual([r.code, r.stderr], [0, ""]);
+    });
+
+    it("task delete removes a task like task remove; task list -q prints the ids only", async () => {
+      const id = await hostTask("deleted", ["true"]);
+      await waitDone(id);
+      const ids = (await ok(["task", "list", "-q", "--limit", "3"])).split("\n");
+      assert.equal(ids.pop(), "");
+      assert.equal(ids[0], id);
+      assert.ok(
+        ids.every((i) => /^[0-9a-f]{16}$/.test(i)),
+        ids.join(","),
+      );
+      assert.equal(await ok(["task", "delete", id]), "");
+      const r = await run(["task", "show", id]);
+      assert.deepEqual([r.code, r.stderr], [1, `mottainai: not_found: task ${id} not found\n`]);
+    });
+  });
 });

@@ -5,7 +5,15 @@ import { Command, Option } from "clipanion";
 import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type HashedFile } from "../file-transfer.js";
 import type { TransferProgress } from "../output.js";
 import { parsePathFilters } from "../path-filters.js";
-import { directoryArgument, downloadDirectory, downloadFilterDetails, filterOption, toOption } from "./download-options.js";
+import {
+  directoryArgument,
+  downloadDirectory,
+  downloadFilterDetails,
+  filterOption,
+  toOption,
+  uploadOriginalDetails,
+  uploadTargets,
+} from "./transfer-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { namespaceCategory as category, revisionLine } from "./namespace.js";
 import { filesTable } from "./storage.js";
@@ -37,8 +45,7 @@ export class NamespaceUploadCommand extends MottainaiCommand {
   static override usage = Command.Usage({
     category,
     description: "Upload files or directory trees into a namespace as a new revision",
-    details:
-      "A file is stored under its own name, a directory's files under their paths inside it, both below `--to`. Other files of the tagged revision are kept. Every file makes a revision (the contract uploads one file per call); with several files they are staged on a temporary tag and `--tag` (latest) moves once, at the end, to the revision holding them all, so readers never see half an upload. Each file's sha256 is verified by the server. A progress bar is drawn on a terminal.",
+    details: `A file is stored under its own name, a directory's files under their paths inside it, both below \`--to\`. ${uploadOriginalDetails} Other files of the tagged revision are kept. Every file makes a revision (the contract uploads one file per call); with several files they are staged on a temporary tag and \`--tag\` (latest) moves once, at the end, to the revision holding them all, so readers never see half an upload. Each file's sha256 is verified by the server. A progress bar is drawn on a terminal.`,
     examples: [["Publish a repository tree", "$0 namespace upload repo ./packages --to amd64"]],
   });
 
@@ -49,7 +56,8 @@ export class NamespaceUploadCommand extends MottainaiCommand {
 
   async run(): Promise<void> {
     const client = await this.transferClient(NamespaceService);
-    const hashed = await hashedLocalFiles(this.sources, this.to);
+    const { sources, to } = uploadTargets(this.sources, this.to);
+    const hashed = await hashedLocalFiles(sources, to);
     if (hashed.length === 0) throw new Error("nothing to upload: the directories hold no files");
     const single = hashed.length === 1;
     const staging = single ? this.tag : `upload-${process.pid}-${Date.now().toString(36)}`;

@@ -11,6 +11,7 @@ import { Command, Option } from "clipanion";
 import { NONE, formatBytes, formatTimestamp, orNone } from "../format.js";
 import { requireField } from "../require-field.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
+import { relativeRemotePath } from "./transfer-options.js";
 
 /** The help category of every `namespace` command. */
 export const namespaceCategory = "Namespaces";
@@ -186,7 +187,8 @@ export class NamespaceRemoveCommand extends MottainaiCommand {
       await client.deleteNamespace({ name: this.name });
       return;
     }
-    const { revision } = await client.removeFile({ name: this.name, paths: this.files, tag: this.tag });
+    const paths = this.files.map(relativeRemotePath);
+    const { revision } = await client.removeFile({ name: this.name, paths, tag: this.tag });
     this.output.line(revisionLine(revision));
   }
 }

@@ -4,7 +4,14 @@ import { Command, Option } from "clipanion";
 import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type RemoteFile } from "../file-transfer.js";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
 import { requireField } from "../require-field.js";
-import { directoryArgument, downloadDirectory, toOption } from "./download-options.js";
+import {
+  directoryArgument,
+  downloadDirectory,
+  relativeRemotePath,
+  toOption,
+  uploadOriginalDetails,
+  uploadTargets,
+} from "./transfer-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Storages";
@@ -90,8 +97,7 @@ export class StorageUploadCommand extends MottainaiCommand {
   static override usage = Command.Usage({
     category,
     description: "Upload files or directory trees into a storage",
-    details:
-      "A file is stored under its own name, a directory's files under their paths inside it, both below `--to` when given. An existing path is replaced. Each file's sha256 is computed first and the server commits it only if the bytes match. A progress bar is drawn on a terminal.",
+    details: `A file is stored under its own name, a directory's files under their paths inside it, both below \`--to\` when given. ${uploadOriginalDetails} An existing path is replaced. Each file's sha256 is computed first and the server commits it only if the bytes match. A progress bar is drawn on a terminal.`,
     examples: [
       ["Upload a tree", "$0 storage upload distfiles ./distfiles"],
       ["Upload one file below a prefix", "$0 storage upload distfiles ./a.tar.gz --to src"],
@@ -105,7 +111,8 @@ export class StorageUploadCommand extends MottainaiCommand {
   async run(): Promise<void> {
     const client = await this.transferClient(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
-    const hashed = await hashedLocalFiles(this.sources, this.to);
+    const { sources, to } = uploadTargets(this.sources, this.to);
+    const hashed = await hashedLocalFiles(sources, to);
     await uploadFiles(this.output, hashed, async (f, progress) => {
       const header = { id: storage.id, path: f.path, size: BigInt(f.size), sha256: f.sha256 };
       await client.uploadStorageFile(uploadMessages(header, f, progress));
@@ -157,7 +164,7 @@ export class StorageRemoveCommand extends MottainaiCommand {
   async run(): Promise<void> {
     const client = await this.client(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
-    if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files });
+    if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files.map(relativeRemotePath) });
     else await client.deleteStorage({ id: storage.id });
   }
 }

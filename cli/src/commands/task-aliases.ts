@@ -1,5 +1,5 @@
 import { Command } from "clipanion";
-import { TaskLogCommand, TaskRestartCommand } from "./task.js";
+import { TaskLogCommand, TaskRemoveCommand, TaskRestartCommand } from "./task.js";
 
 /** `mottainai task attach ID [--offset N]`: the original's name for `task log ID --follow`. */
 export class TaskAttachCommand extends TaskLogCommand {
@@ -23,5 +23,14 @@ export class TaskStartCommand extends TaskRestartCommand {
   });
 }
 
+/** `mottainai task delete ID`: another name for `task remove`, like `namespace delete` and `storage delete`. */
+export class TaskDeleteCommand extends TaskRemoveCommand {
+  static override paths = [["task", "delete"]];
+  static override usage = Command.Usage({
+    category: "Tasks",
+    description: "Delete a task that is not running, with its log and artefacts (another name for `task remove`)",
+  });
+}
+
 /** The original's names of `task` commands, for registration with the Cli. */
-export const taskAliasCommands = [TaskAttachCommand, TaskStartCommand];
+export const taskAliasCommands = [TaskAttachCommand, TaskStartCommand, TaskDeleteCommand];

@@ -3,7 +3,7 @@ import { ArtefactSchema, ArtefactService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
 import { downloadFiles } from "../file-transfer.js";
 import { parsePathFilters } from "../path-filters.js";
-import { directoryArgument, downloadDirectory, downloadFilterDetails, filterOption, toOption } from "./download-options.js";
+import { directoryArgument, downloadDirectory, downloadFilterDetails, filterOption, toOption } from "./transfer-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { filesTable } from "./storage.js";
 
