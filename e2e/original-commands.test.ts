@@ -335,4 +335,17 @@ describe("the original's commands (server + agent + CLI processes)", function ()
       assert.deepEqual([r.code, r.stderr], [1, `mottainai: not_found: task ${id} not found\n`]);
     });
   });
+
+  describe("the original's global flags", () => {
+    it("-m/--master, -k/--apikey and -p name the server, token and profile, before or after the command", async () => {
+      const bare = { XDG_CONFIG_HOME: tempDir("config-bare") };
+      const { url, adminToken } = cluster.server;
+      const whoami = (args: string[]) => cli(args, bare).then((r) => [r.code, r.stdout.toString(), r.stderr]);
+      assert.deepEqual(await whoami(["-m", url, "-k", adminToken, "whoami"]), [0, "admin (admin)\n", ""]);
+      assert.deepEqual(await whoami(["whoami", "--master", url, "--apikey", adminToken]), [0, "admin (admin)\n", ""]);
+      assert.deepEqual(await whoami(["profile", "create", "old", url, adminToken]), [0, "", ""]);
+      assert.deepEqual(await whoami(["profile", "create", "other", "http://127.0.0.1:1", "--use"]), [0, "", ""]);
+      assert.deepEqual(await whoami(["-p", "old", "whoami"]), [0, "admin (admin)\n", ""]);
+    });
+  });
 });
