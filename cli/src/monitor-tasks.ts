@@ -51,8 +51,10 @@ export interface MonitorResult {
  * right to read it) gets `task ID: <error>` and counts as failed, and the others are still
  * followed. A task restarted while monitored is followed into its next attempt. Resolves once
  * all ended, with exit code 0 only if every one ended done/success (the original's
- * `task monitor` and `task create --monitor` contract). Rejects only when `signal` aborts or the
- * output cannot be written. Used by `task monitor` and by `task create --monitor`.
+ * `task monitor` and `task create --monitor` contract). Rejects only when `signal` aborts (with
+ * the cancelled RPC's error, which exitCodeFor maps to 130); any other error, also one writing
+ * the log, ends that task's monitoring as a failure. Used by `task monitor` and by
+ * `task create --monitor`.
  */
 export async function monitorTasks(options: MonitorTasksOptions): Promise<MonitorResult> {
   const ids = [...new Set(options.ids)];
