@@ -3,6 +3,7 @@ import { type Task, TaskResult, TaskService, TaskStatus } from "@mottainai/proto
 import { ExitCode } from "./exit-code.js";
 import { formatErrorMessage, taskResultWord, taskStatusWord } from "./format.js";
 import type { Output } from "./output.js";
+import { createPrefixedLines } from "./prefixed-lines.js";
 
 /** Statuses after which a task changes no more (unless restarted). */
 const finished: readonly TaskStatus[] = [TaskStatus.DONE, TaskStatus.STOPPED];
@@ -66,7 +67,9 @@ export async function monitorTasks(options: MonitorTasksOptions): Promise<Monito
 
 async function monitorOne(options: MonitorTasksOptions, id: string, prefix: boolean): Promise<MonitoredTask> {
   const { client, output } = options;
-  const log = prefix ? prefixedWriter(output, `${id} | `) : { write: (b: Uint8Array) => output.raw(b), end: async () => {} };
+  const log = prefix
+    ? createPrefixedLines((b) => output.raw(b), `${id} | `)
+    : { write: (b: Uint8Array) => output.raw(b), end: async () => {} };
   let offset = options.offset ?? 0n;
   let outcome: MonitoredTask;
   try {
@@ -100,36 +103,4 @@ export function outcomeLine(t: MonitoredTask): string {
   if (task.exitCode !== undefined && task.exitCode !== 0) line += ` (exit code ${task.exitCode})`;
   if (task.error !== "") line += `: ${task.error}`;
   return line;
-}
-
-/**
- * Writes bytes line by line with `prefix` before each line; a last line without a newline is
- * held until more bytes complete it or end() writes it with a newline added.
- */
-function prefixedWriter(output: Pick<Output, "raw">, prefix: string) {
-  const head = Buffer.from(prefix);
-  let pending = Buffer.alloc(0);
-  return {
-    async write(bytes: Uint8Array): Promise<void> {
-      const data = Buffer.concat([pending, bytes]);
-      const last = data.lastIndexOf(0x0a);
-      if (last === -1) {
-        pending = data;
-        return;
-      }
-      pending = data.subarray(last + 1);
-      const lines: Buffer[] = [];
-      let start = 0;
-      while (start <= last) {
-        const end = data.indexOf(0x0a, start);
-        lines.push(head, data.subarray(start, end + 1));
-        start = end + 1;
-      }
-      await output.raw(Buffer.concat(lines));
-    },
-    async end(): Promise<void> {
-      if (pending.byteLength > 0) await output.raw(Buffer.concat([head, pending, Buffer.from("\n")]));
-      pending = Buffer.alloc(0);
-    },
-  };
 }
