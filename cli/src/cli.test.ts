@@ -66,6 +66,32 @@ describe("mottainai (in-process)", () => {
     );
   });
 
+  it("accepts the original's positional form profile create NAME URL [KEY]", async () => {
+    let result = await run(["profile", "create", "local", "http://127.0.0.1:9090", "s3cret-key"]);
+    assert.deepEqual([result.exitCode, result.stdout.toString(), result.stderr], [0, "", ""]);
+    result = await run(["profile", "create", "bare", "https://ci.example.org", "--use"]);
+    assert.deepEqual([result.exitCode, result.stderr], [0, ""]);
+    result = await run(["profile", "create", "same", "http://s:1", "--server", "http://s:1"]);
+    assert.deepEqual([result.exitCode, result.stderr], [0, ""]);
+    result = await run(["profile", "list"]);
+    assert.equal(
+      result.stdout.toString(),
+      [
+        "CURRENT  NAME   SERVER                  TOKEN",
+        "*        bare   https://ci.example.org  -",
+        "         local  http://127.0.0.1:9090   set",
+        "         same   http://s:1              -",
+        "",
+      ].join("\n"),
+    );
+    result = await run(["profile", "create", "twice", "http://a:1", "--server", "http://b:1"]);
+    assert.deepEqual([result.exitCode, result.stderr], [2, "mottainai: give URL or --server, not both\n"]);
+    result = await run(["profile", "create", "twice", "http://a:1", "k1", "--token", "k2"]);
+    assert.deepEqual([result.exitCode, result.stderr], [2, "mottainai: give KEY or --token, not both\n"]);
+    result = await run(["profile", "create", "nourl"]);
+    assert.deepEqual([result.exitCode, result.stderr], [2, "mottainai: profile create needs --server URL\n"]);
+  });
+
   it("makes --use the current profile and reports profile errors on one line with exit 1", async () => {
     await run(["profile", "create", "a", "--server", "http://a:1"]);
     await run(["profile", "create", "b", "--server", "http://b:1", "--use"]);

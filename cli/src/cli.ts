@@ -3,12 +3,17 @@ import type { CliContext } from "./cli-context.js";
 import { eventsCommands } from "./commands/events.js";
 import { nodeTokenCommands } from "./commands/node-token.js";
 import { namespaceCommands } from "./commands/namespace.js";
+import { namespaceFileCommands } from "./commands/namespace-files.js";
+import { namespacePublishCommands } from "./commands/namespace-publish.js";
+import { namespaceTagCommands } from "./commands/namespace-tags.js";
 import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
+import { taskAliasCommands } from "./commands/task-aliases.js";
 import { taskArtefactCommands } from "./commands/task-artefacts.js";
+import { taskMonitorCommands } from "./commands/task-monitor.js";
 import { taskCommands } from "./commands/task.js";
 import { whoamiCommands } from "./commands/whoami.js";
 import { ExitCode } from "./exit-code.js";
@@ -41,6 +46,8 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     Builtins.VersionCommand,
     ...profileCommands,
     ...taskCommands,
+    ...taskMonitorCommands,
+    ...taskAliasCommands,
     ...nodeCommands,
     ...nodeTokenCommands,
     ...eventsCommands,
@@ -48,6 +55,9 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...taskArtefactCommands,
     ...storageCommands,
     ...namespaceCommands,
+    ...namespaceFileCommands,
+    ...namespaceTagCommands,
+    ...namespacePublishCommands,
     ...namespacePublisherCommands,
     ...organizationCommands,
   ];

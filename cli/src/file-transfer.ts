@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { normalizeFilePath } from "@mottainai/proto";
 import { createAbortInterceptor, createBearerInterceptor, type ServerTransportOptions } from "./client.js";
 import type { Output, TransferProgress } from "./output.js";
+import { matchesPathFilters } from "./path-filters.js";
 
 /** Bytes per upload message: well under the server's 8 MiB message limit. */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
@@ -239,6 +240,8 @@ export interface DownloadFilesOptions<File extends RemoteFile> {
   onlyPath: string | undefined;
   /** The error when onlyPath names no listed file, e.g. `storage NAME has no file PATH`. */
   missing: string;
+  /** Only files whose path matches one of these (matchesPathFilters; `-f REGEX`); none: every file. */
+  filters?: readonly RegExp[];
   /** Local directory the remote paths land under (localTarget). */
   to: string;
   /** Opens the Download* stream of file from offset. */
@@ -246,7 +249,7 @@ export interface DownloadFilesOptions<File extends RemoteFile> {
 }
 
 /**
- * Downloads the listed files (or the one onlyPath names) into `to` one after the other with
+ * Downloads the listed files (or the one onlyPath names), those that pass `filters`, into `to` one after the other with
  * downloadResumable, so partial files are resumed and every file is verified, under one progress
  * bar `Downloading N files` over their total size, ended also on failure.
  */
@@ -255,8 +258,9 @@ export async function downloadFiles<File extends RemoteFile>(
   options: DownloadFilesOptions<File>,
 ): Promise<void> {
   const { onlyPath } = options;
-  const chosen = onlyPath === undefined ? options.listed : options.listed.filter((f) => f.path === onlyPath);
-  if (onlyPath !== undefined && chosen.length === 0) throw new Error(options.missing);
+  const named = onlyPath === undefined ? options.listed : options.listed.filter((f) => f.path === onlyPath);
+  if (onlyPath !== undefined && named.length === 0) throw new Error(options.missing);
+  const chosen = named.filter((f) => matchesPathFilters(f.path, options.filters ?? []));
   const total = chosen.reduce((sum, f) => sum + Number(f.size), 0);
   const progress = output.progress(`Downloading ${chosen.length} files`, total);
   try {

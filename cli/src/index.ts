@@ -6,6 +6,7 @@ export { createCli, runCli, type CliOptions } from "./cli.js";
 export { runCliCaptured, type CapturedRun, type CapturedRunOptions } from "./run-cli-captured.js";
 export type { CliContext, CliSettings } from "./cli-context.js";
 export { ExitCode, exitCodeFor } from "./exit-code.js";
+export { monitorTasks, outcomeLine, type MonitorResult, type MonitorTasksOptions, type MonitoredTask } from "./monitor-tasks.js";
 export {
   DEFAULT_SERVER,
   ProfileStore,

@@ -10,23 +10,25 @@ import { type Output, createOutput } from "../output.js";
 import { type Connection, type ProfileStore, createProfileStore, resolveConnection } from "../profile-store.js";
 
 /**
- * Base of every `mottainai` command: the shared `--profile`, `--server` and `--token` options,
+ * Base of every `mottainai` command: the shared `--profile`, `--server` and `--token` options
+ * (also under the original mottainai-cli's names `-p`, `-m`/`--master` and `-k`/`--apikey`),
  * the output layer, the profile store and typed RPC clients. Subclasses implement
  * {@link MottainaiCommand.run}; an error it throws is written as one `mottainai: <message>` line
  * and mapped to an exit code by `exitCodeFor` (1, 2 for usage errors); an interruption (Ctrl-C)
  * ends quietly with 130.
  */
 export abstract class MottainaiCommand extends Command<CliContext> {
-  profile = Option.String("--profile", {
+  profile = Option.String("--profile,-p", {
     description: "Profile to use (default: MOTTAINAI_PROFILE, then the current profile)",
   });
 
-  server = Option.String("--server", {
-    description: "Server URL (default: MOTTAINAI_SERVER, then the profile's, then http://127.0.0.1:9090)",
+  server = Option.String("--server,-m,--master", {
+    description:
+      "Server URL (default: MOTTAINAI_SERVER, then the profile's, then http://127.0.0.1:9090); -m and --master are the original's names",
   });
 
-  token = Option.String("--token", {
-    description: "API token (default: MOTTAINAI_TOKEN, then the profile's)",
+  token = Option.String("--token,-k,--apikey", {
+    description: "API token (default: MOTTAINAI_TOKEN, then the profile's); -k and --apikey are the original's names",
   });
 
   private cachedOutput: Output | undefined;

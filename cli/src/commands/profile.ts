@@ -3,26 +3,44 @@ import { MottainaiCommand, requiredArgument, jsonOption } from "./mottainai-comm
 
 const category = "Profiles";
 
-/** `mottainai profile create NAME --server URL [--token T] [--use]`: saves a profile; prints nothing. */
+/**
+ * `mottainai profile create NAME --server URL [--token T] [--use]`, or the original's positional
+ * form `profile create NAME URL [KEY]`: saves a profile; prints nothing.
+ */
 export class ProfileCreateCommand extends MottainaiCommand {
   static override paths = [["profile", "create"]];
   static override usage = Command.Usage({
     category,
     description: "Save a server and token under a name",
     details:
-      "The first profile becomes the current one; `--use` makes this one current. The token is stored in profiles.yaml with mode 0600.",
-    examples: [["Save the local server", "$0 profile create local --server http://127.0.0.1:9090 --token $TOKEN"]],
+      "The server and token are given with `--server` and `--token`, or as the positionals URL and KEY (the original's `profile create <name> <api-url> [api-key]`). The first profile becomes the current one; `--use` makes this one current. The token is stored in profiles.yaml with mode 0600.",
+    examples: [
+      ["Save the local server", "$0 profile create local --server http://127.0.0.1:9090 --token $TOKEN"],
+      ["The same, the original's form", "$0 profile create local http://127.0.0.1:9090 $TOKEN"],
+    ],
   });
 
   name = requiredArgument("NAME");
+  url = Option.String({ name: "URL", required: false });
+  key = Option.String({ name: "KEY", required: false });
   use = Option.Boolean("--use", false, { description: "Make the new profile the current one" });
 
   async run(): Promise<void> {
-    if (this.server === undefined) {
+    const server = once("URL", this.url, "--server", this.server);
+    if (server === undefined) {
       throw new UsageError("profile create needs --server URL");
     }
-    await this.profileStore().create(this.name, { server: this.server, token: this.token }, { use: this.use });
+    const token = once("KEY", this.key, "--token", this.token);
+    await this.profileStore().create(this.name, { server, token }, { use: this.use });
   }
+}
+
+/** A value given as a positional or as an option: either, both only when equal. */
+function once(positional: string, value: string | undefined, option: string, optionValue: string | undefined) {
+  if (value !== undefined && optionValue !== undefined && value !== optionValue) {
+    throw new UsageError(`give ${positional} or ${option}, not both`);
+  }
+  return value ?? optionValue;
 }
 
 /** `mottainai profile list [--json]`: the profiles, the current one marked; never the tokens. */

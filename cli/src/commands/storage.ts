@@ -4,6 +4,14 @@ import { Command, Option } from "clipanion";
 import { downloadFiles, hashedLocalFiles, uploadFiles, uploadMessages, type RemoteFile } from "../file-transfer.js";
 import { formatBytes, formatTimestamp, orNone } from "../format.js";
 import { requireField } from "../require-field.js";
+import {
+  directoryArgument,
+  downloadDirectory,
+  relativeRemotePath,
+  toOption,
+  uploadOriginalDetails,
+  uploadTargets,
+} from "./transfer-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 
 const category = "Storages";
@@ -89,8 +97,7 @@ export class StorageUploadCommand extends MottainaiCommand {
   static override usage = Command.Usage({
     category,
     description: "Upload files or directory trees into a storage",
-    details:
-      "A file is stored under its own name, a directory's files under their paths inside it, both below `--to` when given. An existing path is replaced. Each file's sha256 is computed first and the server commits it only if the bytes match. A progress bar is drawn on a terminal.",
+    details: `A file is stored under its own name, a directory's files under their paths inside it, both below \`--to\` when given. ${uploadOriginalDetails} An existing path is replaced. Each file's sha256 is computed first and the server commits it only if the bytes match. A progress bar is drawn on a terminal.`,
     examples: [
       ["Upload a tree", "$0 storage upload distfiles ./distfiles"],
       ["Upload one file below a prefix", "$0 storage upload distfiles ./a.tar.gz --to src"],
@@ -104,7 +111,8 @@ export class StorageUploadCommand extends MottainaiCommand {
   async run(): Promise<void> {
     const client = await this.transferClient(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
-    const hashed = await hashedLocalFiles(this.sources, this.to);
+    const { sources, to } = uploadTargets(this.sources, this.to);
+    const hashed = await hashedLocalFiles(sources, to);
     await uploadFiles(this.output, hashed, async (f, progress) => {
       const header = { id: storage.id, path: f.path, size: BigInt(f.size), sha256: f.sha256 };
       await client.uploadStorageFile(uploadMessages(header, f, progress));
@@ -112,21 +120,23 @@ export class StorageUploadCommand extends MottainaiCommand {
   }
 }
 
-/** `mottainai storage download ID|NAME [--path P] [--to DIR]`: one file or all, resuming partial files. */
+/** `mottainai storage download ID|NAME [DIR] [--path P] [--to DIR]`: one file or all, resuming partial files. */
 export class StorageDownloadCommand extends MottainaiCommand {
   static override paths = [["storage", "download"]];
   static override usage = Command.Usage({
     category,
     description: "Download a storage's files (or one path) into a directory",
     details:
-      "Files keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256.",
+      "Files keep their paths below the directory: DIR (the original's `<target>`) or `--to` (default the current one). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256.",
   });
 
   id = requiredArgument("ID|NAME");
+  dir = directoryArgument();
   onlyPath = Option.String("--path", { description: "Only this file (default every file)" });
-  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+  to = toOption();
 
   async run(): Promise<void> {
+    const to = downloadDirectory(this.dir, this.to);
     const client = await this.transferClient(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
     const { files } = await client.listStorageFiles({ id: storage.id, prefix: this.onlyPath ?? "" });
@@ -134,7 +144,7 @@ export class StorageDownloadCommand extends MottainaiCommand {
       listed: files,
       onlyPath: this.onlyPath,
       missing: `storage ${storage.name} has no file ${this.onlyPath}`,
-      to: this.to,
+      to,
       open: (f, offset) => client.downloadStorageFile({ id: storage.id, path: f.path, offset: BigInt(offset) }),
     });
   }
@@ -154,9 +164,18 @@ export class StorageRemoveCommand extends MottainaiCommand {
   async run(): Promise<void> {
     const client = await this.client(StorageService);
     const storage = requireField((await client.getStorage({ id: this.id })).storage, "storage");
-    if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files });
+    if (this.files.length > 0) await client.removeStorageFile({ id: storage.id, paths: this.files.map(relativeRemotePath) });
     else await client.deleteStorage({ id: storage.id });
   }
+}
+
+/** `mottainai storage delete ID|NAME [PATH...]`: the original's name for `storage remove`. */
+export class StorageDeleteCommand extends StorageRemoveCommand {
+  static override paths = [["storage", "delete"]];
+  static override usage = Command.Usage({
+    category,
+    description: "Delete a storage, or remove files from it (the original's name for `storage remove`)",
+  });
 }
 
 /** Every `storage` command, for registration with the Cli. */
@@ -167,6 +186,7 @@ export const storageCommands = [
   StorageUploadCommand,
   StorageDownloadCommand,
   StorageRemoveCommand,
+  StorageDeleteCommand,
 ];
 
 /** PATH, SIZE (bytes) and SHA256 of files (storage or artefact listings). */

@@ -2,6 +2,8 @@ import { toJson } from "@bufbuild/protobuf";
 import { ArtefactSchema, ArtefactService } from "@mottainai/proto";
 import { Command, Option } from "clipanion";
 import { downloadFiles } from "../file-transfer.js";
+import { parsePathFilters } from "../path-filters.js";
+import { directoryArgument, downloadDirectory, downloadFilterDetails, filterOption, toOption } from "./transfer-options.js";
 import { MottainaiCommand, jsonOption, requiredArgument } from "./mottainai-command.js";
 import { filesTable } from "./storage.js";
 
@@ -27,29 +29,36 @@ export class TaskArtefactsCommand extends MottainaiCommand {
   }
 }
 
-/** `mottainai task download ID [--path P] [--to DIR]`: the task's artefacts (or one), resuming partial files. */
+/** `mottainai task download ID [DIR] [-f REGEX]... [--path P] [--to DIR]`: the task's artefacts (or some), resuming partial files. */
 export class TaskDownloadCommand extends MottainaiCommand {
   static override paths = [["task", "download"]];
   static override usage = Command.Usage({
     category,
     description: "Download a task's artefacts (or one path) into a directory",
-    details:
-      "Artefacts keep their paths below `--to` (default the current directory). A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256. A progress bar is drawn on a terminal.",
-    examples: [["Fetch one artefact", "$0 task download 0123456789abcdef --path pkgs/a.tbz2 --to out"]],
+    details: `Artefacts keep their paths below the directory (default the current one). ${downloadFilterDetails} A partial file left by an interrupted download is resumed from its size; every file is verified against its sha256. A progress bar is drawn on a terminal.`,
+    examples: [
+      ["Fetch one artefact", "$0 task download 0123456789abcdef --path pkgs/a.tbz2 --to out"],
+      ["Fetch the packages only (the original's form)", "$0 task download 0123456789abcdef out -f '\\.tbz2$'"],
+    ],
   });
 
   id = requiredArgument();
+  dir = directoryArgument();
   onlyPath = Option.String("--path", { description: "Only this artefact (default every one)" });
-  to = Option.String("--to", ".", { description: "Local directory (default the current one)" });
+  to = toOption();
+  filters = filterOption();
 
   async run(): Promise<void> {
+    const to = downloadDirectory(this.dir, this.to);
+    const filters = parsePathFilters(this.filters);
     const client = await this.transferClient(ArtefactService);
     const { artefacts } = await client.listArtefacts({ taskId: this.id, prefix: this.onlyPath ?? "" });
     await downloadFiles(this.output, {
       listed: artefacts,
       onlyPath: this.onlyPath,
       missing: `task ${this.id} has no artefact ${this.onlyPath}`,
-      to: this.to,
+      filters,
+      to,
       open: (a, offset) => client.downloadArtefact({ taskId: this.id, path: a.path, offset: BigInt(offset) }),
     });
   }

@@ -26,6 +26,7 @@ export class TaskListCommand extends MottainaiCommand {
 
   statuses = Option.Array("--status", [], { description: "Only tasks in this state (repeatable)" });
   limit = integerOption("--limit", `Most tasks to list (default ${defaultListLimit})`, 1);
+  quiet = Option.Boolean("-q,--quiet", false, { description: "Print only the ids, one per line (the original's -q)" });
   json = jsonOption();
 
   async run(): Promise<void> {
@@ -44,6 +45,10 @@ export class TaskListCommand extends MottainaiCommand {
       pageToken = page.nextPageToken;
     } while (pageToken !== "" && tasks.length < limit);
 
+    if (this.quiet && !this.json) {
+      for (const task of tasks) this.output.line(task.id);
+      return;
+    }
     this.output.list(
       this.json,
       TaskSchema,

@@ -340,6 +340,27 @@ describe("NamespaceService, OrganizationService and the namespace HTTP route", f
       ["a/x.txt", "b.txt"],
     );
     assert.equal(await code(ns("other").cloneNamespace({ fromName: "priv", toName: "stolen" })), Code.NotFound);
+    // The original's `namespace clone NS --from ORIG`: replace overwrites an existing namespace.
+    assert.equal(
+      await code(ns("other").cloneNamespace({ fromName: "work", fromRef: "1", toName: "work-copy" })),
+      Code.AlreadyExists,
+    );
+    assert.equal(
+      await code(c.cloneNamespace({ fromName: "work", fromRef: "1", toName: "work-copy", replace: true })),
+      Code.PermissionDenied,
+    );
+    const replaced = await ns("other").cloneNamespace({ fromName: "work", fromRef: "1", toName: "work-copy", replace: true });
+    assert.deepEqual(
+      [replaced.namespace?.name, replaced.namespace?.headRevision, replaced.revision?.number, replaced.revision?.parent],
+      ["work-copy", 2n, 2n, 1n],
+    );
+    assert.equal(replaced.revision?.message, "clone of work@1");
+    assert.deepEqual(
+      (await ns("other").listFiles({ name: "work-copy" })).files.map((f) => [f.path, f.sha256]),
+      [["a/x.txt", sha(a1)]],
+    );
+    const fresh = await ns("other").cloneNamespace({ fromName: "work", fromRef: "3", toName: "work-new", replace: true });
+    assert.deepEqual([fresh.namespace?.headRevision, fresh.revision?.number], [1n, 1n]);
 
     await c.setTag({ name: "work", tag: "stable", ref: "latest" });
     await c.deleteTag({ name: "work", tag: "stable" });

@@ -111,6 +111,32 @@ export function createNamespaceService(o: NamespaceServiceOptions): ServiceImpl<
 
   const principal = (ctx: HandlerContext) => ctx.values.get(principalKey);
 
+  /**
+   * CloneNamespace with replace onto an existing namespace: a new revision of `target` holding
+   * exactly the files of `source` at `fromRevision` (none for revision 0), its latest tag moved.
+   */
+  const replaceWithRevision = async (
+    caller: ReturnType<typeof principal>,
+    source: NamespaceRecord,
+    fromRevision: number,
+    target: string,
+    message: string,
+  ) => {
+    const { ns, user } = await writableNamespace(store, caller, target);
+    const files = fromRevision === 0 ? [] : await store.namespaces.listFiles(source.name, fromRevision);
+    const revision = await mapped(
+      o.publisher.publish({
+        namespace: ns.name,
+        tag: DEFAULT_TAG,
+        changes: { put: new Map(files.map((f) => [f.path, { sha256: f.sha256, size: f.size }])), replaceAll: true },
+        message,
+        creatorId: user.id,
+      }),
+    );
+    const updated = (await store.namespaces.get(ns.name)) ?? ns;
+    return { namespace: await view(updated), revision: revisionToProto(revision) };
+  };
+
   return {
     async createNamespace(req, ctx) {
       const user = requireUser(ctx);
@@ -240,6 +266,10 @@ export function createNamespaceService(o: NamespaceServiceOptions): ServiceImpl<
         organizationId = "";
         if (visibility === "organization") visibility = "private";
       }
+      const message = `clone of ${source.name}@${fromRevision}`;
+      if (req.replace && (await store.namespaces.get(name))) {
+        return replaceWithRevision(caller, source, fromRevision, name, message);
+      }
       const ns: NamespaceRecord = { name, ownerId: user.id, organizationId, visibility, headRevision: 0, createTime: now() };
       if (fromRevision === 0) {
         if (!(await store.namespaces.create(ns))) throw new ConnectError(`namespace ${name} already exists`, Code.AlreadyExists);
@@ -249,12 +279,12 @@ export function createNamespaceService(o: NamespaceServiceOptions): ServiceImpl<
         source.name,
         fromRevision,
         ns,
-        { taskId: "", message: `clone of ${source.name}@${fromRevision}`, creatorId: user.id, createTime: now() },
+        { taskId: "", message, creatorId: user.id, createTime: now() },
         DEFAULT_TAG,
       );
       if (!revision) throw new ConnectError(`namespace ${name} already exists`, Code.AlreadyExists);
       await o.publisher.tagMoved(name, DEFAULT_TAG, 1, 0);
-      return { namespace: await view({ ...ns, headRevision: 1 }) };
+      return { namespace: await view({ ...ns, headRevision: 1 }), revision: revisionToProto(revision) };
     },
 
     async listFiles(req, ctx) {
