@@ -69,6 +69,7 @@ describe("task create with the original's flags (server + two agents + CLI proce
       [
         `warning: ${path}: line 3: field "plan": ignored: the original's tools read it beside "planned"; the task runs without it`,
         `warning: ${path}: line 7: field "flavour": unknown key, ignored as in the original`,
+        `task ${id}: done/success`,
         "",
       ].join("\n"),
     );
@@ -95,8 +96,8 @@ describe("task create with the original's flags (server + two agents + CLI proce
       "--monitor",
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, "");
     const [id, ...log] = r.stdout.toString().split("\n");
+    assert.equal(r.stderr, `task ${id}: done/success\n`);
     assert.deepEqual(log, ["one", "two", ""]);
     assert.equal(((await showJson(id ?? "")).spec as Json).artefactPath, ".");
 
@@ -107,21 +108,34 @@ describe("task create with the original's flags (server + two agents + CLI proce
     assert.equal(noImage.stderr, 'mottainai: --image: required for type "docker" (or give a task file with -f)\n');
   });
 
+  it("reads the original's --json FILE and --yaml FILE; --json alone still prints JSON", async () => {
+    const json = file("original.json", JSON.stringify({ name: "from-json", type: "host", script: ["echo json"] }));
+    const yaml = file("original.yaml", "name: from-yaml\ntype: host\nscript:\n  - echo yaml\n");
+    const fromJson = (await ok(["task", "create", "--json", json])).trim();
+    const fromYaml = (await ok(["task", "create", "-y", yaml])).trim();
+    assert.equal(((await showJson(fromJson)).spec as Json).name, "from-json");
+    assert.equal(((await showJson(fromYaml)).spec as Json).name, "from-yaml");
+    const printed = JSON.parse(await ok(["task", "create", "--yaml", yaml, "--json"])) as Json;
+    assert.equal((printed.spec as Json).name, "from-yaml");
+  });
+
   it("--monitor exits 1 with the task's outcome when it did not succeed", async () => {
     const path = file("fails.yaml", "name: fails\ntype: host\nscript:\n  - echo before\n  - exit 3\n");
     const r = await run(["task", "create", "-f", path, "--monitor"]);
     assert.equal(r.code, 1);
     const [id, ...log] = r.stdout.toString().split("\n");
     assert.deepEqual(log, ["before", ""]);
-    assert.equal(r.stderr, `mottainai: task ${id} ended done/failed (exit code 3)\n`);
+    assert.equal(r.stderr, `task ${id}: done/failed (exit code 3)\n`);
   });
 
   it("--to creates one task per connected node whose name matches, each bound to that node", async () => {
     const path = file("each.yaml", 'name: each\ntype: host\nscript:\n  - echo "$MOTTAINAI_TASK_NAME"\n');
-    const out = await ok(["task", "create", "-f", path, "--to", "^build", "--monitor"]);
-    const lines = out.split("\n");
+    const monitored = await run(["task", "create", "-f", path, "--to", "^build", "--monitor"]);
+    assert.equal(monitored.code, 0);
+    const lines = monitored.stdout.toString().split("\n");
     const ids = lines.slice(0, 2);
-    assert.deepEqual(lines.slice(2), ["each", "each", ""]);
+    assert.deepEqual(lines.slice(2).sort(), ["", ...ids.map((id) => `${id} | each`)].sort());
+    assert.deepEqual(monitored.stderr.split("\n").sort(), ["", ...ids.map((id) => `task ${id}: done/success`)].sort());
     const tasks = await Promise.all(ids.map(showJson));
     assert.deepEqual(
       tasks.map((t) => [t.targetNode, t.nodeId, t.result]),

@@ -18,6 +18,7 @@ import { taskCommands } from "./commands/task.js";
 import { whoamiCommands } from "./commands/whoami.js";
 import { ExitCode } from "./exit-code.js";
 import { createOutput } from "./output.js";
+import { rewriteOriginalFileFlags } from "./original-file-flags.js";
 
 /** Options of {@link createCli}. */
 export interface CliOptions {
@@ -83,7 +84,7 @@ export async function runCli(args: readonly string[], context: CliContext, optio
   }
   let command: Command<CliContext>;
   try {
-    command = cli.process([...args], context);
+    command = cli.process(rewriteOriginalFileFlags(args), context);
   } catch (error) {
     const [reason = "", ...rest] = (error instanceof Error ? error.message : String(error)).split("\n");
     output.error(reason.startsWith("Command not found") ? `unknown command "${commandWords(args)}"` : reason);

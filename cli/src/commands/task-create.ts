@@ -13,9 +13,9 @@ import {
   parseTaskFileWithWarnings,
 } from "@mottainai/proto";
 import { Command, Option, UsageError } from "clipanion";
+import { monitorTasks } from "../monitor-tasks.js";
 import { requireField } from "../require-field.js";
 import { MottainaiCommand, jsonOption } from "./mottainai-command.js";
-import { followTaskToEnd } from "./task-outcome.js";
 
 const category = "Tasks";
 
@@ -33,9 +33,11 @@ export class TaskCreateCommand extends MottainaiCommand {
       "",
       "The per-field flags are the original's (`mottainai-cli task create`): each one given replaces the file's value (`--script` may be repeated; `--namespace` and `--storage` take comma-separated lists; `--cache-image` and `--prune` can only turn the option on). Without `-f`, the flags must describe a whole task (at least `--type`, `--script` and, for docker, libvirt and lxd types, `--image`).",
       "",
+      "The original's file flags `--yaml FILE` (`-y`) and `--json FILE` (`-j`) are read as `-f FILE`; `--json` with no value prints the created task as JSON.",
+      "",
       "`--to REGEX` is the original's: one task per connected node whose name matches, each bound to exactly that node. `--to-any REGEX` (new here) creates one task that may run on any matching node.",
       "",
-      "Prints each new task's id alone on a line, so that `id=$(mottainai task create -f task.yaml)` works. With `--monitor` (the original's) it then streams each task's log and exits 0 only if every task ended done/success, 1 otherwise.",
+      "Prints each new task's id alone on a line, so that `id=$(mottainai task create -f task.yaml)` works. With `--monitor` (the original's) it then waits as `task monitor` does: streams each task's log (lines prefixed with the id when there are several), writes `task ID: STATUS/RESULT` to stderr as each ends, and exits 0 only if every task ended done/success, 1 otherwise.",
     ].join("\n"),
     examples: [
       ["Create a task", "$0 task create -f task.yaml"],
@@ -99,15 +101,8 @@ export class TaskCreateCommand extends MottainaiCommand {
       this.output.json(this.to === undefined ? (values[0] ?? null) : values);
     }
     if (!this.monitor) return 0;
-    let failed = false;
-    for (const task of tasks) {
-      const outcome = await followTaskToEnd(client, task.id, (data) => this.output.raw(data));
-      if (outcome !== undefined) {
-        this.output.note(`mottainai: task ${task.id} ended ${outcome}`);
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    const ids = tasks.map((task) => task.id);
+    return (await monitorTasks({ client, output: this.output, ids, signal: this.context.signal })).exitCode;
   }
 
   /** The fields the flags set; everything else keeps its proto3 default (not set). */
