@@ -153,6 +153,17 @@ export function validatePipelineSpec(spec: PipelineSpec): SpecIssue[] {
       issues.push({ field: joinField(keyPath("tasks", key), issue.field), message: issue.message });
     }
   }
+  for (const [key, task] of Object.entries(spec.tasks)) {
+    if (!task.inheritArtefacts) continue;
+    const parents = [...task.dependsOn, ...(spec.chain.includes(key) ? spec.chain : spec.chord.includes(key) ? spec.group : [])];
+    const bad = parents.find((k) => k === "." || k === ".." || /[/\0]/.test(k));
+    if (bad !== undefined) {
+      issues.push({
+        field: keyPath(keyPath("tasks", key), "inherit_artefacts"),
+        message: `parent ${quote(bad)} cannot name the directory its artefacts go to (no "/", ".", "..")`,
+      });
+    }
+  }
   if (issues.length === 0) {
     try {
       compilePipelineGraph(spec);
