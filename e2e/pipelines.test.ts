@@ -15,6 +15,7 @@ import {
 import {
   adminClient,
   cleanupAll,
+  cli,
   registrationToken,
   startAgent,
   startServer,
@@ -279,6 +280,84 @@ describe("pipelines (server + agent processes, host executor)", function () {
       pipelines.createPipeline({ spec }),
       /\[invalid_argument\] spec\.tasks\.a\.depends_on: dependency cycle: "a" → "b" → "a" \(each waits for the next\)/,
     );
+  });
+
+  it("drives a pipeline through the CLI: create, show, graph, wait, retry --failed, remove", async () => {
+    const dir = tempDir("cli");
+    const env = { MOTTAINAI_SERVER: server.url, MOTTAINAI_TOKEN: server.adminToken, XDG_CONFIG_HOME: tempDir("config") };
+    const flag = join(dir, "fixed");
+    const file = join(dir, "p.yaml");
+    writeFileSync(
+      file,
+      [
+        "pipeline_name: cli",
+        "group: [a, b]",
+        "chord: [c]",
+        "tasks:",
+        "  a: &host",
+        "    type: host",
+        "    script: [true]",
+        "  b:",
+        "    <<: *host",
+        `    script: ["test -e ${flag}"]`,
+        "  c:",
+        "    <<: *host",
+        "",
+      ].join("\n"),
+    );
+    const created = await cli(["pipeline", "create", "-f", file], env);
+    assert.equal(created.stderr, "");
+    const id = created.stdout.toString().trim();
+    assert.match(id, /^[0-9a-f]{16}$/);
+    const failed = await cli(["pipeline", "wait", id], env);
+    assert.deepEqual([failed.code, failed.stdout.toString()], [1, "done failed\n"]);
+    const show = (await cli(["pipeline", "show", id], env)).stdout.toString();
+    assert.match(show, /^status: done$/m);
+    assert.match(show, /^result: failed$/m);
+    assert.match(show, /^KEY +TASK +STATUS +RESULT +DURATION$/m);
+    assert.match(show, /^a +[0-9a-f]{16} +done +success +\d+\.\ds$/m);
+    assert.match(show, /^b +[0-9a-f]{16} +done +failed +\d+\.\ds$/m);
+    assert.match(show, /^c +- +skipped +skipped +-$/m);
+    const json = JSON.parse((await cli(["pipeline", "show", id, "--json"], env)).stdout.toString()) as {
+      members: { key: string; result: string }[];
+    };
+    assert.deepEqual(
+      json.members.map((m) => [m.key, m.result]),
+      [
+        ["a", "TASK_RESULT_SUCCESS"],
+        ["b", "TASK_RESULT_FAILED"],
+        ["c", "TASK_RESULT_SKIPPED"],
+      ],
+    );
+    assert.equal(
+      (await cli(["pipeline", "graph", id], env)).stdout.toString(),
+      "a  [success]\nb  [failed]\n  c  [skipped]  ← a, b\n",
+    );
+    writeFileSync(flag, "");
+    const retry = await cli(["pipeline", "retry", id, "--failed"], env);
+    assert.deepEqual([retry.code, retry.stderr], [0, ""]);
+    const ok = await cli(["pipeline", "wait", id], env);
+    assert.deepEqual([ok.code, ok.stdout.toString()], [0, "done success\n"]);
+    const list = (await cli(["pipeline", "list", "--status", "done"], env)).stdout.toString();
+    assert.match(list, new RegExp(`^${id} +cli +done +success +3 +2 `, "m"));
+    const bad = await cli(["pipeline", "create", "-f", file.replace("p.yaml", "bad.yaml")], env);
+    assert.equal(bad.code, 1);
+    writeFileSync(
+      join(dir, "cycle.yaml"),
+      "group: [a, b]\ntasks:\n  a: {type: host, script: [x], depends_on: [b]}\n  b: {type: host, script: [x], depends_on: [a]}\n",
+    );
+    const cycle = await cli(["pipeline", "create", "-f", join(dir, "cycle.yaml")], env);
+    assert.deepEqual(
+      [cycle.code, cycle.stderr],
+      [
+        1,
+        `mottainai: ${join(dir, "cycle.yaml")}: field "tasks.a.depends_on": dependency cycle: "a" → "b" → "a" (each waits for the next)\n`,
+      ],
+    );
+    const removed = await cli(["pipeline", "remove", id], env);
+    assert.deepEqual([removed.code, removed.stderr], [0, ""]);
+    const gone = await cli(["pipeline", "show", id], env);
+    assert.deepEqual([gone.code, gone.stderr], [1, `mottainai: not_found: pipeline ${id} not found\n`]);
   });
 
   it("deletes a finished pipeline with its tasks", async () => {

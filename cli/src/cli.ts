@@ -6,6 +6,7 @@ import { namespaceCommands } from "./commands/namespace.js";
 import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
+import { pipelineCommands } from "./commands/pipeline.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
 import { taskArtefactCommands } from "./commands/task-artefacts.js";
@@ -41,6 +42,7 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     Builtins.VersionCommand,
     ...profileCommands,
     ...taskCommands,
+    ...pipelineCommands,
     ...nodeCommands,
     ...nodeTokenCommands,
     ...eventsCommands,
