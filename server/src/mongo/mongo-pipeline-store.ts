@@ -39,6 +39,13 @@ export interface PipelineClaimDoc {
   taskId: string;
 }
 
+/** A pipeline's advance lock: `_id` the pipeline id (single-winner insert). */
+export interface PipelineLockDoc {
+  _id: string;
+  holder: string;
+  expireTime: number;
+}
+
 /** The collections' indexes (created at start by createMongoStore). */
 export async function createPipelineIndexes(
   pipelines: Collection<PipelineDoc>,
@@ -100,6 +107,7 @@ export class MongoPipelineStore implements PipelineStore {
     private readonly memberDocs: Collection<PipelineMemberDoc>,
     private readonly claims: Collection<PipelineClaimDoc>,
     private readonly counters: Collection<CounterDoc>,
+    private readonly locks: Collection<PipelineLockDoc>,
   ) {}
 
   async create(p: Omit<PipelineRecord, "seq">): Promise<PipelineRecord> {
@@ -228,6 +236,25 @@ export class MongoPipelineStore implements PipelineStore {
     const deleted = await this.pipelines.deleteOne({ _id: id });
     await this.memberDocs.deleteMany({ pipelineId: id });
     await this.claims.deleteMany({ pipelineId: id });
+    await this.locks.deleteOne({ _id: id });
     return deleted.deletedCount === 1;
+  }
+
+  /** Insert-only (single-winner on _id): an expired lock is deleted first, by its exact expiry, so a fresh one is never removed. */
+  async lock(pipelineId: string, holder: string, now: number, expireTime: number): Promise<boolean> {
+    const current = await this.locks.findOne({ _id: pipelineId });
+    if (current && current.holder !== holder && current.expireTime > now) return false;
+    if (current) await this.locks.deleteOne({ _id: pipelineId, holder: current.holder, expireTime: current.expireTime });
+    try {
+      await this.locks.insertOne({ _id: pipelineId, holder, expireTime });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async unlock(pipelineId: string, holder: string): Promise<void> {
+    await this.locks.deleteOne({ _id: pipelineId, holder });
   }
 }

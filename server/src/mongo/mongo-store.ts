@@ -35,6 +35,7 @@ import {
   MongoPipelineStore,
   type PipelineClaimDoc,
   type PipelineDoc,
+  type PipelineLockDoc,
   type PipelineMemberDoc,
 } from "./mongo-pipeline-store.js";
 import { type ClaimDoc, createTaskIndexes, MongoTaskStore, type TaskDoc } from "./mongo-task-store.js";
@@ -146,7 +147,13 @@ export async function createMongoStore(db: Db, options: MongoStoreOptions = {}):
     organizations: new MongoOrganizationStore(organizations, organizationMembers, users),
     namespaces: new MongoNamespaceStore(namespaceCollections, (name) => deliveries.deleteNamespace(name), options.namespaces),
     deliveries,
-    pipelines: new MongoPipelineStore(pipelines, pipelineMembers, pipelineClaims, counters),
+    pipelines: new MongoPipelineStore(
+      pipelines,
+      pipelineMembers,
+      pipelineClaims,
+      counters,
+      db.collection<PipelineLockDoc>("pipeline_locks"),
+    ),
     blobReferences: new MongoBlobReferences([
       artefacts,
       storageFiles,

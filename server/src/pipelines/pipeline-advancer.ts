@@ -32,6 +32,12 @@ export interface PipelineAdvancerOptions {
 }
 
 const FINISHED_TASK = new Set(["done", "stopped"]);
+
+/** How long one pass may hold a pipeline's lock before another server may take it (a holder that died). */
+const LOCK_TTL_MS = 60_000;
+
+/** Pause before trying a pipeline's lock again while another server holds it. */
+const LOCK_RETRY_MS = 25;
 const NOT_SUCCESS = new Set<MemberOutcome>(["failed", "error", "skipped"]);
 
 /** A member task's outcome for its pipeline: a stop or a lost attempt without a result is an error. */
@@ -59,7 +65,9 @@ export function pipelineResult(members: readonly MemberRecord[]): TaskOutcome {
  * advance(id) runs on every member task's end (task.finished, task.stopped on the event bus,
  * which on a shared store carries every server's events), on creation, stop and retry, for
  * every unfinished pipeline at start(), and in a slow sweep. Passes over one pipeline never
- * overlap in one process; a request during a pass runs one more pass after it.
+ * overlap: in one process a request during a pass runs one more pass after it, and across
+ * processes each pass holds the pipeline's store lock (PipelineStore.lock), so `concurrency`
+ * holds cluster-wide; the member claims stay single-winner even without it.
  */
 export class PipelineAdvancer {
   private readonly passes = new Map<string, { again: boolean; done: Promise<void> }>();
@@ -68,6 +76,8 @@ export class PipelineAdvancer {
   private closed = false;
   private readonly now: () => number;
   private readonly newTaskId: () => string;
+  /** This advancer's name as a lock holder. */
+  private readonly holder = newId();
 
   constructor(private readonly o: PipelineAdvancerOptions) {
     this.now = o.now ?? Date.now;
@@ -114,7 +124,7 @@ export class PipelineAdvancer {
       do {
         entry.again = false;
         try {
-          await this.pass(id);
+          await this.locked(id, () => this.pass(id));
         } catch (err) {
           this.o.logger.error({ err, pipelineId: id }, "pipeline advance failed");
         }
@@ -123,6 +133,20 @@ export class PipelineAdvancer {
     })();
     this.passes.set(id, entry);
     return entry.done;
+  }
+
+  /** Runs body under the pipeline's store lock, waiting while another server holds it. */
+  private async locked(id: string, body: () => Promise<void>): Promise<void> {
+    const { pipelines } = this.o.store;
+    while (!(await pipelines.lock(id, this.holder, this.now(), this.now() + LOCK_TTL_MS))) {
+      if (this.closed) return;
+      await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
+    }
+    try {
+      await body();
+    } finally {
+      await pipelines.unlock(id, this.holder);
+    }
   }
 
   private onEvent(e: EventRecord): void {

@@ -274,6 +274,11 @@ const MIGRATIONS: readonly string[] = [
     end_time INTEGER,
     PRIMARY KEY (pipeline_id, key)
   );
+  CREATE TABLE pipeline_locks (
+    pipeline_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expire_time INTEGER NOT NULL
+  );
   `,
 ];
 

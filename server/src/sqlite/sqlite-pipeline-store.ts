@@ -198,6 +198,27 @@ export class SqlitePipelineStore implements PipelineStore {
   }
 
   delete(id: string): Promise<boolean> {
-    return this.writes.write(() => prepared(this.db, "DELETE FROM pipelines WHERE id = ?").run(id).changes === 1);
+    return this.writes.write(() => {
+      prepared(this.db, "DELETE FROM pipeline_locks WHERE pipeline_id = ?").run(id);
+      return prepared(this.db, "DELETE FROM pipelines WHERE id = ?").run(id).changes === 1;
+    });
+  }
+
+  lock(pipelineId: string, holder: string, now: number, expireTime: number): Promise<boolean> {
+    return this.writes.write(
+      () =>
+        prepared(
+          this.db,
+          `INSERT INTO pipeline_locks (pipeline_id, holder, expire_time) VALUES (?, ?, ?)
+           ON CONFLICT (pipeline_id) DO UPDATE SET holder = excluded.holder, expire_time = excluded.expire_time
+           WHERE pipeline_locks.holder = excluded.holder OR pipeline_locks.expire_time <= ?`,
+        ).run(pipelineId, holder, expireTime, now).changes === 1,
+    );
+  }
+
+  unlock(pipelineId: string, holder: string): Promise<void> {
+    return this.writes.write(() => {
+      prepared(this.db, "DELETE FROM pipeline_locks WHERE pipeline_id = ? AND holder = ?").run(pipelineId, holder);
+    });
   }
 }

@@ -178,6 +178,19 @@ export function pipelineStoreConformance(factory: StoreFactory): void {
       assert.equal((await pipelines.members("p2")).length, 3);
     });
 
+    it("locks a pipeline for one holder until the lock expires or is released", async () => {
+      const { pipelines } = s.store;
+      assert.equal(await pipelines.lock("p1", "one", 100, 200), true);
+      assert.equal(await pipelines.lock("p1", "two", 150, 250), false);
+      assert.equal(await pipelines.lock("p1", "one", 150, 300), true, "the holder renews");
+      assert.equal(await pipelines.lock("p2", "two", 150, 250), true, "per pipeline");
+      await pipelines.unlock("p1", "two");
+      assert.equal(await pipelines.lock("p1", "two", 250, 400), false, "only the holder unlocks");
+      assert.equal(await pipelines.lock("p1", "two", 300, 400), true, "an expired lock is free");
+      await pipelines.unlock("p1", "two");
+      assert.equal(await pipelines.lock("p1", "one", 301, 500), true);
+    });
+
     itShared(factory, "PipelineStore: two processes claiming one member: exactly one wins", async (one, two) => {
       await one.pipelines.create(testPipeline("p1"));
       for (const key of ["a", "b", "c"]) {

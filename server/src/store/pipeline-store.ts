@@ -143,4 +143,13 @@ export interface PipelineStore {
   retry(id: string, fromRun: number, keys: string[], now: number): Promise<PipelineRecord | undefined>;
   /** Removes a pipeline and its members; false when it did not exist. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Takes the pipeline's advance lock for holder until expireTime: true when it was free (or
+   * expired at now, or already this holder's). Single-winner across processes, so that passes
+   * over one pipeline never overlap anywhere and `concurrency` holds cluster-wide. A lock whose
+   * holder died is free again once it expired.
+   */
+  lock(pipelineId: string, holder: string, now: number, expireTime: number): Promise<boolean>;
+  /** Releases the lock if holder has it. */
+  unlock(pipelineId: string, holder: string): Promise<void>;
 }
