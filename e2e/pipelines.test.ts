@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
+  EventService,
   parsePipelineFile,
   PipelineMemberState,
   PipelineService,
@@ -81,6 +82,21 @@ describe("pipelines (server + agent processes, host executor)", function () {
     assert.ok(pipeline);
     return pipeline;
   };
+  /** The pipeline's events: type, snapshot status and member count. */
+  const pipelineEvents = async (id: string) => {
+    const { events } = await adminClient(server, EventService).listEvents({
+      fromSequence: 0n,
+      pageSize: 1000,
+      types: ["pipeline.created", "pipeline.started", "pipeline.finished", "pipeline.stopped"],
+    });
+    return events
+      .filter((e) => e.subjectId === id)
+      .map((e) => [
+        e.type,
+        e.payload.case === "pipeline" ? e.payload.value.status : undefined,
+        e.payload.case === "pipeline" ? e.payload.value.members.length : 0,
+      ]);
+  };
   const finished = (id: string) =>
     waitFor(
       async () => {
@@ -114,6 +130,11 @@ describe("pipelines (server + agent processes, host executor)", function () {
       ],
     );
     assert.deepEqual(byKey(p)["b"]?.dependsOn, ["a"]);
+    assert.deepEqual(await pipelineEvents(id), [
+      ["pipeline.created", TaskStatus.WAITING, 3],
+      ["pipeline.started", TaskStatus.RUNNING, 3],
+      ["pipeline.finished", TaskStatus.DONE, 3],
+    ]);
     const tasks = adminClient(server, TaskService);
     for (const m of p.members) {
       const { task } = await tasks.getTask({ id: m.taskId });
@@ -229,6 +250,10 @@ describe("pipelines (server + agent processes, host executor)", function () {
     const { task } = await adminClient(server, TaskService).getTask({ id: m["long"]!.taskId });
     assert.equal(task?.status, TaskStatus.STOPPED);
     await assert.rejects(pipelines.stopPipeline({ id }), /already ended \(stopped\)/);
+    assert.deepEqual(
+      (await pipelineEvents(id)).map(([type]) => type),
+      ["pipeline.created", "pipeline.started", "pipeline.stopped"],
+    );
   });
 
   it("retry --failed reruns only the failed and skipped members, keeping the successes", async () => {
