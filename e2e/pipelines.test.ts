@@ -5,6 +5,9 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   EventService,
   parsePipelineFile,
+  Role,
+  TokenService,
+  UserService,
   PipelineMemberState,
   PipelineService,
   TaskResult,
@@ -18,6 +21,7 @@ import {
   cleanupAll,
   cli,
   registrationToken,
+  tokenClient,
   startAgent,
   startServer,
   tempDir,
@@ -383,6 +387,48 @@ describe("pipelines (server + agent processes, host executor)", function () {
     assert.deepEqual([removed.code, removed.stderr], [0, ""]);
     const gone = await cli(["pipeline", "show", id], env);
     assert.deepEqual([gone.code, gone.stderr], [1, `mottainai: not_found: pipeline ${id} not found\n`]);
+  });
+
+  it("shows a user only their own pipelines; managers and admins see all", async () => {
+    const { user } = await adminClient(server, UserService).createUser({ name: "piper", role: Role.USER });
+    const { secret } = await adminClient(server, TokenService).createToken({ name: "piper", userId: user!.id });
+    const mine = tokenClient(server.url, secret, PipelineService);
+    const { pipeline } = await mine.createPipeline({ spec: parsePipelineFile(`chain: [a]\ntasks:\n  a: ${member(["true"])}\n`) });
+    const own = pipeline!.id;
+    assert.equal(pipeline?.ownerId, user!.id);
+    const theirs = await create(`chain: [a]\ntasks:\n  a: ${member(["true"])}\n`);
+    await assert.rejects(mine.getPipeline({ id: theirs }), /\[permission_denied\] pipeline .* belongs to another user/);
+    await assert.rejects(mine.stopPipeline({ id: theirs }), /permission_denied/);
+    await assert.rejects(mine.deletePipeline({ id: theirs }), /permission_denied/);
+    assert.deepEqual(
+      (await mine.listPipelines({})).pipelines.map((p) => p.id),
+      [own],
+    );
+    await assert.rejects(mine.listPipelines({ ownerId: "someone" }), /\[permission_denied\] owner_id: only managers and admins/);
+    const all = (await pipelines.listPipelines({ ownerId: user!.id })).pipelines.map((p) => p.id);
+    assert.deepEqual(all, [own]);
+    await finished(own);
+    const { task } = await adminClient(server, TaskService).getTask({ id: (await get(own)).members[0]!.taskId });
+    assert.equal(task?.ownerId, user!.id, "member tasks run with the owner's rights");
+  });
+
+  it("lists pipelines newest first, paged, filtered by status", async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await create(`chain: [a]\ntasks:\n  a: ${member(["true"])}\n`));
+    for (const id of ids) await finished(id);
+    const first = await pipelines.listPipelines({ pageSize: 2, statuses: [TaskStatus.DONE] });
+    assert.deepEqual(
+      first.pipelines.map((p) => p.id),
+      [ids[2], ids[1]],
+    );
+    const second = await pipelines.listPipelines({ pageSize: 2, pageToken: first.nextPageToken, statuses: [TaskStatus.DONE] });
+    assert.equal(second.pipelines[0]?.id, ids[0]);
+    assert.ok(second.pipelines.every((p) => p.status === TaskStatus.DONE));
+    assert.deepEqual((await pipelines.listPipelines({ statuses: [TaskStatus.STOP] })).pipelines, []);
+    await assert.rejects(
+      pipelines.listPipelines({ statuses: [TaskStatus.SETUP] }),
+      /\[invalid_argument\] statuses: 2 is not a pipeline status/,
+    );
   });
 
   it("deletes a finished pipeline with its tasks", async () => {
