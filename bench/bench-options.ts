@@ -13,6 +13,7 @@ export const BENCHMARK_NAMES = [
   "namespaces",
   "transfer",
   "stores",
+  "pipelines",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */

@@ -65,7 +65,9 @@ export function filterPaths<T extends { path: string }>(files: readonly T[], fil
 /**
  * The task's inputs (DESIGN §5), fetched with the task token before the script starts:
  * - `root_task`: each task's artefacts into `artefact_path`, or into `artefact_path/<task id>`
- *   when `namespace_merged` is false (the original's layout); `namespace_filters` apply.
+ *   when `namespace_merged` is false (the original's layout); `namespace_filters` apply. With
+ *   `inherit_artefacts` (a pipeline member), the last len(depends_on) root tasks are its
+ *   parents, fetched into `artefact_path/<parent key>/` whatever `namespace_merged` says.
  * - `namespace`: each namespace's files (its `latest` tag, pinned to one revision for the whole
  *   download) into `artefact_path`, or `artefact_path/<namespace>` when not merged;
  *   `namespace_filters` apply.
@@ -107,17 +109,23 @@ export function createTaskInputs(o: TaskInputsOptions): TaskInputs {
 
   return {
     async stage({ artefactDir, storageDir }) {
-      for (const taskId of o.spec.rootTask) {
-        const what = `root_task ${taskId}`;
+      // A pipeline member's inherited parents are the last dependsOn.length root tasks (TaskSpec.inherit_artefacts).
+      const inherited = o.spec.inheritArtefacts ? o.spec.dependsOn.length : 0;
+      const own = o.spec.rootTask.length - inherited;
+      for (const [i, taskId] of o.spec.rootTask.entries()) {
+        const parentKey = i >= own ? o.spec.dependsOn[i - own] : undefined;
+        if (parentKey !== undefined && !isDirectoryName(parentKey)) {
+          throw new Error(`inherit_artefacts: parent key ${JSON.stringify(parentKey)} cannot be a directory name`);
+        }
+        const what = parentKey === undefined ? `root_task ${taskId}` : `artefacts of ${parentKey} (task ${taskId})`;
+        const target = parentKey !== undefined ? join(artefactDir, parentKey) : merged ? artefactDir : join(artefactDir, taskId);
         await named(what, async () => {
           const listed = (await artefacts.listArtefacts({ taskId }, { headers })).artefacts;
           const files = filterPaths(
             listed.map((a) => ({ path: a.path, size: Number(a.size), sha256: a.sha256 })),
             o.spec.namespaceFilters,
           );
-          await fetchAll(what, merged ? artefactDir : join(artefactDir, taskId), files, (path) =>
-            artefacts.downloadArtefact({ taskId, path }, { headers }),
-          );
+          await fetchAll(what, target, files, (path) => artefacts.downloadArtefact({ taskId, path }, { headers }));
         });
       }
       for (const name of o.spec.namespace) {
@@ -163,6 +171,9 @@ export function createTaskInputs(o: TaskInputsOptions): TaskInputs {
     },
   };
 }
+
+/** Whether a pipeline key can name one directory: no "/", NUL, "." or "..". */
+const isDirectoryName = (key: string): boolean => key !== "" && key !== "." && key !== ".." && !/[/\0]/.test(key);
 
 const isRoot = (): boolean => process.getuid?.() === 0;
 

@@ -9,6 +9,7 @@ import { namespaceTagCommands } from "./commands/namespace-tags.js";
 import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
+import { pipelineCommands } from "./commands/pipeline.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
 import { taskAliasCommands } from "./commands/task-aliases.js";
@@ -49,6 +50,7 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...taskCommands,
     ...taskMonitorCommands,
     ...taskAliasCommands,
+    ...pipelineCommands,
     ...nodeCommands,
     ...nodeTokenCommands,
     ...eventsCommands,

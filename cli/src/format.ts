@@ -24,6 +24,7 @@ const taskResultWords: Record<TaskResult, string> = {
   [TaskResult.SUCCESS]: "success",
   [TaskResult.FAILED]: "failed",
   [TaskResult.ERROR]: "error",
+  [TaskResult.SKIPPED]: "skipped",
 };
 
 const nodeStateWords: Record<NodeState, string> = {
@@ -53,7 +54,7 @@ export function taskStatusWord(status: TaskStatus): string {
   return taskStatusWords[status] ?? String(status);
 }
 
-/** A task result as the original's word: none (UNSPECIFIED), success, failed, error. */
+/** A task result as the original's word: none (UNSPECIFIED), success, failed, error; skipped (pipeline members). */
 export function taskResultWord(result: TaskResult): string {
   return taskResultWords[result] ?? String(result);
 }

@@ -54,6 +54,8 @@ import { namespaceRevisionFiles } from "./delivery/revision-files.js";
 import { TagMoveFeed } from "./delivery/tag-move-feed.js";
 import { newId } from "./auth/secrets.js";
 import { createPublisherService } from "./services/publisher-service.js";
+import { createPipelineService } from "./services/pipeline-service.js";
+import { PipelineAdvancer, type PipelineContext } from "./pipelines/index.js";
 import type { Store } from "./store/store.js";
 
 /** A running server. */
@@ -116,6 +118,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     shared,
   });
   await scheduler.start();
+  const advancer = new PipelineAdvancer({
+    store,
+    events,
+    scheduler,
+    logger: logger.child({ component: "pipelines" }),
+  });
+  await advancer.start();
+  /** Pipeline operations (PipelineService, plans firing pipelines: createPipeline(pipelines, …)). */
+  const pipelines: PipelineContext = { store, events, advancer, stopTask: (task) => scheduler.stop(task), logs };
 
   // Namespace delivery (publishers) and blob garbage collection.
   const deliveryDir = join(config.dataDir, "delivery");
@@ -161,6 +172,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   });
   blobCollector.start();
   const stopBackground = async () => {
+    await advancer.close();
     await events.close();
     await tagMoves.close();
     await deliveryWorker.close();
@@ -196,7 +208,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         PublisherService,
         createPublisherService({ store, events, onQueued: () => deliveryWorker.notify(), logger: deliveryLogger }),
       );
-      for (const service of [PipelineService, PlanService, SecretService, SettingService, WebhookService, StateService]) {
+      router.service(PipelineService, createPipelineService(pipelines));
+      for (const service of [PlanService, SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
     },

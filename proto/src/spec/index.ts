@@ -11,5 +11,6 @@ export {
   type Parsed,
 } from "./task-file.js";
 export { overrideTaskSpec } from "./task-overrides.js";
-export { parsePipelineFile, parsePipelineFileWithWarnings } from "./pipeline-file.js";
+export { parsePipelineFile, parsePipelineFileWithWarnings, validatePipelineSpec } from "./pipeline-file.js";
+export { compilePipelineGraph, topologicalOrder, type PipelineGraph } from "./pipeline-graph.js";
 export { parsePlanFile, parsePlanFileWithWarnings } from "./plan-file.js";

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { PipelineSpecSchema, type PipelineSpec } from "../gen/mottainai/v1/pipeline_pb.js";
 import {
+  asBoolean,
   asCount,
   asString,
   asStringList,
@@ -13,6 +14,7 @@ import {
   unknownKey,
   withFile,
 } from "./field-readers.js";
+import { compilePipelineGraph } from "./pipeline-graph.js";
 import { SpecError, type SpecIssue } from "./spec-error.js";
 import { SpecWarnings } from "./spec-warnings.js";
 import {
@@ -43,11 +45,15 @@ export const PIPELINE_MARKER_KEYS: readonly string[] = ["pipeline_name", "chain"
 /**
  * Parses an original pipeline file (YAML or JSON): `pipeline_name`, `chain` or `group` with an
  * optional `chord` (lists of task keys), `tasks` (key → task, each read with the rules of
- * {@link parseTaskFile} and reported as `tasks.<key>.<field>`), `queue` and `concurrency`
+ * {@link parseTaskFile} and reported as `tasks.<key>.<field>`, plus the pipeline-only task keys
+ * `depends_on` (a key list) and `inherit_artefacts` (a boolean)), `queue` and `concurrency`
  * (default 0: no limit). Exactly one of `chain` and `group` is non-empty, `chord` needs a
- * `group`, every listed key names an entry of `tasks` and is listed once; tasks that no list
- * names are kept. A task's empty `queue` stays empty: the pipeline's `queue` applies to it when
- * the pipeline is created. Exported state keys (`ID`, `status`, `owner_id`, times) are ignored.
+ * `group`, every listed key names an entry of `tasks` and is listed once, and every entry of
+ * `tasks` is listed (the original dropped unlisted tasks silently; put a YAML anchor on a listed
+ * task instead of a template entry). `depends_on` names listed keys and makes no cycle (see
+ * compilePipelineGraph). A task's empty `queue` stays empty: the pipeline's `queue` applies to
+ * it when the pipeline is created. Exported state keys (`ID`, `status`, `owner_id`, times) are
+ * ignored.
  * Unknown keys, `plan` and repeated keys are handled as in a task file, with warnings
  * ({@link parsePipelineFileWithWarnings}).
  *
@@ -64,6 +70,9 @@ export function parsePipelineFileWithWarnings(text: string, file?: string): Pars
   return { spec, warnings: warnings.messages(file) };
 }
 
+/** Keys of a pipeline's task that only pipelines know; read by the pipeline, not by readTask. */
+const MEMBER_KEYS: ReadonlySet<string> = new Set(["depends_on", "inherit_artefacts"]);
+
 type PipelineFieldReader = (spec: PipelineSpec, value: Value, field: string, warnings: SpecWarnings) => void;
 
 const PIPELINE_FIELDS: Readonly<Record<string, PipelineFieldReader>> = {
@@ -76,7 +85,15 @@ const PIPELINE_FIELDS: Readonly<Record<string, PipelineFieldReader>> = {
     for (const [key, task] of value) {
       const taskField = keyPath(field, key);
       if (!(task instanceof Map)) throw new SpecError(taskField, `expected a task (a mapping), got ${describe(task)}`);
-      setOwn(spec.tasks, key, readTask(task, taskField, PIPELINE_TASK_MISPLACED, NO_KEYS, warnings));
+      const member = readTask(task, taskField, PIPELINE_TASK_MISPLACED, MEMBER_KEYS, warnings);
+      const dependsOn = task.get("depends_on");
+      if (dependsOn !== undefined && dependsOn !== null)
+        member.dependsOn = asStringList(dependsOn, keyPath(taskField, "depends_on"));
+      const inherit = task.get("inherit_artefacts");
+      if (inherit !== undefined && inherit !== null) {
+        member.inheritArtefacts = asBoolean(inherit, keyPath(taskField, "inherit_artefacts"));
+      }
+      setOwn(spec.tasks, key, member);
     }
   },
   queue: (spec, value, field) => (spec.queue = asString(value, field)),
@@ -105,12 +122,18 @@ export function readPipeline(map: Mapping, handledByCaller: ReadonlySet<string>,
     else if (reader === undefined) unknownKey(key, field, PIPELINE_KEYS, PIPELINE_MISPLACED, warnings);
     else if (value !== null) reader(spec, value, field, warnings);
   }
-  const [issue] = pipelineIssues(spec);
+  const [issue] = validatePipelineSpec(spec);
   if (issue !== undefined) throw new SpecError(issue.field, issue.message);
   return spec;
 }
 
-function pipelineIssues(spec: PipelineSpec): SpecIssue[] {
+/**
+ * Checks a pipeline spec from any source (a parsed file or a message arriving over the wire)
+ * and returns its problems (the first graph problem last, once the lists are sound); an empty
+ * list means the spec is acceptable. Rules: those of {@link parsePipelineFile}, and every task
+ * passes validateTaskSpec.
+ */
+export function validatePipelineSpec(spec: PipelineSpec): SpecIssue[] {
   const issues: SpecIssue[] = [];
   const hasChain = spec.chain.length > 0;
   const hasGroup = spec.group.length > 0;
@@ -140,8 +163,33 @@ function pipelineIssues(spec: PipelineSpec): SpecIssue[] {
     });
   }
   for (const [key, task] of Object.entries(spec.tasks)) {
+    if (!listedAt.has(key)) {
+      issues.push({
+        field: keyPath("tasks", key),
+        message: `task ${quote(key)} is not listed in chain, group or chord (the original dropped it silently)`,
+      });
+    }
     for (const issue of validateTaskSpec(task)) {
       issues.push({ field: joinField(keyPath("tasks", key), issue.field), message: issue.message });
+    }
+  }
+  for (const [key, task] of Object.entries(spec.tasks)) {
+    if (!task.inheritArtefacts) continue;
+    const parents = [...task.dependsOn, ...(spec.chain.includes(key) ? spec.chain : spec.chord.includes(key) ? spec.group : [])];
+    const bad = parents.find((k) => k === "." || k === ".." || /[/\0]/.test(k));
+    if (bad !== undefined) {
+      issues.push({
+        field: keyPath(keyPath("tasks", key), "inherit_artefacts"),
+        message: `parent ${quote(bad)} cannot name the directory its artefacts go to (no "/", ".", "..")`,
+      });
+    }
+  }
+  if (issues.length === 0) {
+    try {
+      compilePipelineGraph(spec);
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+      issues.push({ field: err.field, message: err.reason });
     }
   }
   return issues;

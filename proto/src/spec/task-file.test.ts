@@ -135,6 +135,8 @@ function assertOriginalTask(spec: TaskSpec): void {
   field("disablePushOnFailure", false);
   field("quota", "10G");
   field("labels", { arch: "amd64", cores: "8" });
+  field("dependsOn", []);
+  field("inheritArtefacts", false);
   assert.equal(spec.$typeName, "mottainai.v1.TaskSpec");
   assert.deepEqual(
     Object.keys(spec)
@@ -460,12 +462,9 @@ chain:
   - fetch
   - build
 tasks:
-  defaults: &defaults
+  fetch: &defaults
     type: docker
     image: sabayon/builder
-    script: [true]
-  fetch:
-    <<: *defaults
     script: ["git fetch"]
   build:
     <<: *defaults
@@ -482,7 +481,7 @@ describe("parsePipelineFile", () => {
     assert.deepEqual(spec.chain, ["fetch", "build"]);
     assert.deepEqual(spec.group, []);
     assert.deepEqual(spec.chord, []);
-    assert.deepEqual(Object.keys(spec.tasks), ["defaults", "fetch", "build"]);
+    assert.deepEqual(Object.keys(spec.tasks), ["fetch", "build"]);
     const build = spec.tasks["build"];
     assert.ok(build);
     assert.equal(build.type, "docker");

@@ -77,12 +77,13 @@ export class EventBus {
 
   /**
    * Stores the event and notifies subscribers; resolves to the stored event. A task payload is
-   * stored as its taskSnapshot (no script, environment or private key).
+   * stored as its taskSnapshot (no script, environment or private key); a pipeline payload must
+   * already be a pipelineSnapshot.
    */
   async publish(
     type: string,
     subjectId: string,
-    payload: { kind: "task" | "node" | ""; value: unknown } = { kind: "", value: null },
+    payload: { kind: "task" | "node" | "pipeline" | ""; value: unknown } = { kind: "", value: null },
     attributes: Record<string, string> = {},
   ): Promise<EventRecord> {
     const event = await this.store.append({

@@ -30,6 +30,14 @@ import { createStorageIndexes, MongoStorageStore, type StorageDoc, type StorageF
 import { type EventDoc, MongoEventStore } from "./mongo-event-store.js";
 import { createLogSegmentIndexes, type LogSegmentDoc, MongoLogSegmentStore } from "./mongo-log-segment-store.js";
 import { createNodeIndexes, MongoNodeStore, type NodeDoc, type RegistrationTokenDoc } from "./mongo-node-store.js";
+import {
+  createPipelineIndexes,
+  MongoPipelineStore,
+  type PipelineClaimDoc,
+  type PipelineDoc,
+  type PipelineLockDoc,
+  type PipelineMemberDoc,
+} from "./mongo-pipeline-store.js";
 import { type ClaimDoc, createTaskIndexes, MongoTaskStore, type TaskDoc } from "./mongo-task-store.js";
 import { createUserIndexes, MongoUserStore, type TokenDoc, type UserDoc } from "./mongo-user-store.js";
 
@@ -118,6 +126,10 @@ export async function createMongoStore(db: Db, options: MongoStoreOptions = {}):
   await createOrganizationIndexes(organizations, organizationMembers);
   await createNamespaceIndexes(namespaceCollections);
   await createDeliveryIndexes(publishers, deliveryDocs);
+  const pipelines = db.collection<PipelineDoc>("pipelines");
+  const pipelineMembers = db.collection<PipelineMemberDoc>("pipeline_members");
+  const pipelineClaims = db.collection<PipelineClaimDoc>("pipeline_claims");
+  await createPipelineIndexes(pipelines, pipelineMembers, pipelineClaims);
   const deliveries = new MongoDeliveryStore(
     publishers,
     deliveryDocs,
@@ -135,6 +147,13 @@ export async function createMongoStore(db: Db, options: MongoStoreOptions = {}):
     organizations: new MongoOrganizationStore(organizations, organizationMembers, users),
     namespaces: new MongoNamespaceStore(namespaceCollections, (name) => deliveries.deleteNamespace(name), options.namespaces),
     deliveries,
+    pipelines: new MongoPipelineStore(
+      pipelines,
+      pipelineMembers,
+      pipelineClaims,
+      counters,
+      db.collection<PipelineLockDoc>("pipeline_locks"),
+    ),
     blobReferences: new MongoBlobReferences([
       artefacts,
       storageFiles,

@@ -245,6 +245,41 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX tasks_finished ON tasks (status, end_time);
   `,
+  // 8: pipelines and their members; a member row is claimed once per run (state 'pending' → other).
+  `
+  CREATE TABLE pipelines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    create_time INTEGER NOT NULL,
+    start_time INTEGER,
+    end_time INTEGER,
+    update_time INTEGER NOT NULL
+  );
+  CREATE INDEX pipelines_owner ON pipelines (owner_id, seq);
+  CREATE INDEX pipelines_status ON pipelines (status, seq);
+  CREATE TABLE pipeline_members (
+    pipeline_id TEXT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    run INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    start_time INTEGER,
+    end_time INTEGER,
+    PRIMARY KEY (pipeline_id, key)
+  );
+  CREATE TABLE pipeline_locks (
+    pipeline_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expire_time INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */

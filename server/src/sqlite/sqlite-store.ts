@@ -10,6 +10,7 @@ import { SqliteLogSegmentStore } from "./sqlite-log-segment-store.js";
 import { SqliteNamespaceStore } from "./sqlite-namespace-store.js";
 import { SqliteNodeStore } from "./sqlite-node-store.js";
 import { SqliteOrganizationStore } from "./sqlite-organization-store.js";
+import { SqlitePipelineStore } from "./sqlite-pipeline-store.js";
 import { SqliteStorageStore } from "./sqlite-storage-store.js";
 import { SqliteTaskStore } from "./sqlite-task-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
@@ -40,6 +41,7 @@ export function openSqliteStore(path: string): Store {
     organizations: new SqliteOrganizationStore(db, writes),
     namespaces: new SqliteNamespaceStore(db, writes),
     deliveries: new SqliteDeliveryStore(db, writes),
+    pipelines: new SqlitePipelineStore(db, writes),
     blobReferences: new SqliteBlobReferences(db),
     close: async () => {
       writes.flush();

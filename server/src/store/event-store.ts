@@ -5,7 +5,7 @@ export interface EventRecord {
   time: number;
   type: string;
   subjectId: string;
-  /** Kind of snapshot in payload: "task", "node" or "" when none. */
+  /** Kind of snapshot in payload: "task", "node", "pipeline" or "" when none. */
   payloadKind: string;
   payload: unknown;
   attributes: Record<string, string>;

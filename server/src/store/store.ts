@@ -6,6 +6,7 @@ import type { LogSegmentStore } from "./log-segment-store.js";
 import type { NamespaceStore } from "./namespace-store.js";
 import type { NodeStore } from "./node-store.js";
 import type { OrganizationStore } from "./organization-store.js";
+import type { PipelineStore } from "./pipeline-store.js";
 import type { StorageStore } from "./storage-store.js";
 import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
@@ -26,6 +27,7 @@ export interface Store {
   readonly organizations: OrganizationStore;
   readonly namespaces: NamespaceStore;
   readonly deliveries: DeliveryStore;
+  readonly pipelines: PipelineStore;
   readonly blobReferences: BlobReferences;
   close(): Promise<void>;
 }

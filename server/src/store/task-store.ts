@@ -40,6 +40,13 @@ export interface TaskDefinition {
   disablePushOnFailure: boolean;
   quota: string;
   labels: Record<string, string>;
+  /**
+   * Pipeline member tasks only: the member's parents (keys). Absent on other tasks and on tasks
+   * stored before pipelines existed.
+   */
+  dependsOn?: string[];
+  /** Pipeline member tasks only: the last dependsOn.length rootTask entries are the parents' tasks, fetched into `artefact_path/<key>/`. */
+  inheritArtefacts?: boolean;
 }
 
 /** A task row. Times are milliseconds since the epoch. */

@@ -2,8 +2,8 @@
 // @generated from file mottainai/v1/pipeline.proto (package mottainai.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { TaskResult, TaskSpec, TaskStatus } from "./task_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mottainai/v1/pipeline.proto.
  */
 export const file_mottainai_v1_pipeline: GenFile = /*@__PURE__*/
-  fileDesc("Chttb3R0YWluYWkvdjEvcGlwZWxpbmUucHJvdG8SDG1vdHRhaW5haS52MSLyAQoMUGlwZWxpbmVTcGVjEhUKDXBpcGVsaW5lX25hbWUYASABKAkSDQoFY2hhaW4YAiADKAkSDQoFZ3JvdXAYAyADKAkSDQoFY2hvcmQYBCADKAkSNAoFdGFza3MYBSADKAsyJS5tb3R0YWluYWkudjEuUGlwZWxpbmVTcGVjLlRhc2tzRW50cnkSDQoFcXVldWUYBiABKAkSEwoLY29uY3VycmVuY3kYByABKA0aRAoKVGFza3NFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tb3R0YWluYWkudjEuVGFza1NwZWM6AjgBIuwCCghQaXBlbGluZRIKCgJpZBgBIAEoCRIoCgRzcGVjGAIgASgLMhoubW90dGFpbmFpLnYxLlBpcGVsaW5lU3BlYxIQCghvd25lcl9pZBgDIAEoCRI1Cgh0YXNrX2lkcxgEIAMoCzIjLm1vdHRhaW5haS52MS5QaXBlbGluZS5UYXNrSWRzRW50cnkSKAoGc3RhdHVzGAUgASgOMhgubW90dGFpbmFpLnYxLlRhc2tTdGF0dXMSKAoGcmVzdWx0GAYgASgOMhgubW90dGFpbmFpLnYxLlRhc2tSZXN1bHQSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxUYXNrSWRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJBChVDcmVhdGVQaXBlbGluZVJlcXVlc3QSKAoEc3BlYxgBIAEoCzIaLm1vdHRhaW5haS52MS5QaXBlbGluZVNwZWMiQgoWQ3JlYXRlUGlwZWxpbmVSZXNwb25zZRIoCghwaXBlbGluZRgBIAEoCzIWLm1vdHRhaW5haS52MS5QaXBlbGluZSIgChJHZXRQaXBlbGluZVJlcXVlc3QSCgoCaWQYASABKAkiPwoTR2V0UGlwZWxpbmVSZXNwb25zZRIoCghwaXBlbGluZRgBIAEoCzIWLm1vdHRhaW5haS52MS5QaXBlbGluZSI9ChRMaXN0UGlwZWxpbmVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJbChVMaXN0UGlwZWxpbmVzUmVzcG9uc2USKQoJcGlwZWxpbmVzGAEgAygLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNTdG9wUGlwZWxpbmVSZXF1ZXN0EgoKAmlkGAEgASgJIkAKFFN0b3BQaXBlbGluZVJlc3BvbnNlEigKCHBpcGVsaW5lGAEgASgLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lIiMKFURlbGV0ZVBpcGVsaW5lUmVxdWVzdBIKCgJpZBgBIAEoCSIYChZEZWxldGVQaXBlbGluZVJlc3BvbnNlMtADCg9QaXBlbGluZVNlcnZpY2USWwoOQ3JlYXRlUGlwZWxpbmUSIy5tb3R0YWluYWkudjEuQ3JlYXRlUGlwZWxpbmVSZXF1ZXN0GiQubW90dGFpbmFpLnYxLkNyZWF0ZVBpcGVsaW5lUmVzcG9uc2USUgoLR2V0UGlwZWxpbmUSIC5tb3R0YWluYWkudjEuR2V0UGlwZWxpbmVSZXF1ZXN0GiEubW90dGFpbmFpLnYxLkdldFBpcGVsaW5lUmVzcG9uc2USWAoNTGlzdFBpcGVsaW5lcxIiLm1vdHRhaW5haS52MS5MaXN0UGlwZWxpbmVzUmVxdWVzdBojLm1vdHRhaW5haS52MS5MaXN0UGlwZWxpbmVzUmVzcG9uc2USVQoMU3RvcFBpcGVsaW5lEiEubW90dGFpbmFpLnYxLlN0b3BQaXBlbGluZVJlcXVlc3QaIi5tb3R0YWluYWkudjEuU3RvcFBpcGVsaW5lUmVzcG9uc2USWwoORGVsZXRlUGlwZWxpbmUSIy5tb3R0YWluYWkudjEuRGVsZXRlUGlwZWxpbmVSZXF1ZXN0GiQubW90dGFpbmFpLnYxLkRlbGV0ZVBpcGVsaW5lUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_mottainai_v1_task]);
+  fileDesc("Chttb3R0YWluYWkvdjEvcGlwZWxpbmUucHJvdG8SDG1vdHRhaW5haS52MSLyAQoMUGlwZWxpbmVTcGVjEhUKDXBpcGVsaW5lX25hbWUYASABKAkSDQoFY2hhaW4YAiADKAkSDQoFZ3JvdXAYAyADKAkSDQoFY2hvcmQYBCADKAkSNAoFdGFza3MYBSADKAsyJS5tb3R0YWluYWkudjEuUGlwZWxpbmVTcGVjLlRhc2tzRW50cnkSDQoFcXVldWUYBiABKAkSEwoLY29uY3VycmVuY3kYByABKA0aRAoKVGFza3NFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5tb3R0YWluYWkudjEuVGFza1NwZWM6AjgBItwECghQaXBlbGluZRIKCgJpZBgBIAEoCRIoCgRzcGVjGAIgASgLMhoubW90dGFpbmFpLnYxLlBpcGVsaW5lU3BlYxIQCghvd25lcl9pZBgDIAEoCRI1Cgh0YXNrX2lkcxgEIAMoCzIjLm1vdHRhaW5haS52MS5QaXBlbGluZS5UYXNrSWRzRW50cnkSKAoGc3RhdHVzGAUgASgOMhgubW90dGFpbmFpLnYxLlRhc2tTdGF0dXMSKAoGcmVzdWx0GAYgASgOMhgubW90dGFpbmFpLnYxLlRhc2tSZXN1bHQSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdtZW1iZXJzGAkgAygLMhwubW90dGFpbmFpLnYxLlBpcGVsaW5lTWVtYmVyEi4KCnN0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKBWdyYXBoGAsgAygLMiEubW90dGFpbmFpLnYxLlBpcGVsaW5lLkdyYXBoRW50cnkSCwoDcnVuGAwgASgNGi4KDFRhc2tJZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGlAKCkdyYXBoRW50cnkSCwoDa2V5GAEgASgJEjEKBXZhbHVlGAIgASgLMiIubW90dGFpbmFpLnYxLlBpcGVsaW5lRGVwZW5kZW5jaWVzOgI4ASIkChRQaXBlbGluZURlcGVuZGVuY2llcxIMCgRrZXlzGAEgAygJIqYCCg5QaXBlbGluZU1lbWJlchILCgNrZXkYASABKAkSDwoHdGFza19pZBgCIAEoCRIwCgVzdGF0ZRgDIAEoDjIhLm1vdHRhaW5haS52MS5QaXBlbGluZU1lbWJlclN0YXRlEigKBnN0YXR1cxgEIAEoDjIYLm1vdHRhaW5haS52MS5UYXNrU3RhdHVzEigKBnJlc3VsdBgFIAEoDjIYLm1vdHRhaW5haS52MS5UYXNrUmVzdWx0EhIKCmRlcGVuZHNfb24YBiADKAkSLgoKc3RhcnRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKFUNyZWF0ZVBpcGVsaW5lUmVxdWVzdBIoCgRzcGVjGAEgASgLMhoubW90dGFpbmFpLnYxLlBpcGVsaW5lU3BlYyJCChZDcmVhdGVQaXBlbGluZVJlc3BvbnNlEigKCHBpcGVsaW5lGAEgASgLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lIiAKEkdldFBpcGVsaW5lUmVxdWVzdBIKCgJpZBgBIAEoCSI/ChNHZXRQaXBlbGluZVJlc3BvbnNlEigKCHBpcGVsaW5lGAEgASgLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lInsKFExpc3RQaXBlbGluZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEhAKCG93bmVyX2lkGAMgASgJEioKCHN0YXR1c2VzGAQgAygOMhgubW90dGFpbmFpLnYxLlRhc2tTdGF0dXMiWwoVTGlzdFBpcGVsaW5lc1Jlc3BvbnNlEikKCXBpcGVsaW5lcxgBIAMoCzIWLm1vdHRhaW5haS52MS5QaXBlbGluZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoTU3RvcFBpcGVsaW5lUmVxdWVzdBIKCgJpZBgBIAEoCSJAChRTdG9wUGlwZWxpbmVSZXNwb25zZRIoCghwaXBlbGluZRgBIAEoCzIWLm1vdHRhaW5haS52MS5QaXBlbGluZSIjChVEZWxldGVQaXBlbGluZVJlcXVlc3QSCgoCaWQYASABKAkiGAoWRGVsZXRlUGlwZWxpbmVSZXNwb25zZSI3ChRSZXRyeVBpcGVsaW5lUmVxdWVzdBIKCgJpZBgBIAEoCRITCgtmYWlsZWRfb25seRgCIAEoCCJBChVSZXRyeVBpcGVsaW5lUmVzcG9uc2USKAoIcGlwZWxpbmUYASABKAsyFi5tb3R0YWluYWkudjEuUGlwZWxpbmUqpQEKE1BpcGVsaW5lTWVtYmVyU3RhdGUSJQohUElQRUxJTkVfTUVNQkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodUElQRUxJTkVfTUVNQkVSX1NUQVRFX1BFTkRJTkcQARIhCh1QSVBFTElORV9NRU1CRVJfU1RBVEVfQ1JFQVRFRBACEiEKHVBJUEVMSU5FX01FTUJFUl9TVEFURV9TS0lQUEVEEAMyqgQKD1BpcGVsaW5lU2VydmljZRJbCg5DcmVhdGVQaXBlbGluZRIjLm1vdHRhaW5haS52MS5DcmVhdGVQaXBlbGluZVJlcXVlc3QaJC5tb3R0YWluYWkudjEuQ3JlYXRlUGlwZWxpbmVSZXNwb25zZRJSCgtHZXRQaXBlbGluZRIgLm1vdHRhaW5haS52MS5HZXRQaXBlbGluZVJlcXVlc3QaIS5tb3R0YWluYWkudjEuR2V0UGlwZWxpbmVSZXNwb25zZRJYCg1MaXN0UGlwZWxpbmVzEiIubW90dGFpbmFpLnYxLkxpc3RQaXBlbGluZXNSZXF1ZXN0GiMubW90dGFpbmFpLnYxLkxpc3RQaXBlbGluZXNSZXNwb25zZRJVCgxTdG9wUGlwZWxpbmUSIS5tb3R0YWluYWkudjEuU3RvcFBpcGVsaW5lUmVxdWVzdBoiLm1vdHRhaW5haS52MS5TdG9wUGlwZWxpbmVSZXNwb25zZRJbCg5EZWxldGVQaXBlbGluZRIjLm1vdHRhaW5haS52MS5EZWxldGVQaXBlbGluZVJlcXVlc3QaJC5tb3R0YWluYWkudjEuRGVsZXRlUGlwZWxpbmVSZXNwb25zZRJYCg1SZXRyeVBpcGVsaW5lEiIubW90dGFpbmFpLnYxLlJldHJ5UGlwZWxpbmVSZXF1ZXN0GiMubW90dGFpbmFpLnYxLlJldHJ5UGlwZWxpbmVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_mottainai_v1_task]);
 
 /**
  * PipelineSpec is the original pipeline file, key for key.
@@ -126,6 +126,34 @@ export type Pipeline = Message<"mottainai.v1.Pipeline"> & {
    * @generated from field: google.protobuf.Timestamp end_time = 8;
    */
   endTime?: Timestamp | undefined;
+
+  /**
+   * Members in the order of the file's lists (chain, group, chord).
+   *
+   * @generated from field: repeated mottainai.v1.PipelineMember members = 9;
+   */
+  members: PipelineMember[];
+
+  /**
+   * When the first member task was created.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 10;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * The parents of each member, compiled from chain, group, chord and depends_on.
+   *
+   * @generated from field: map<string, mottainai.v1.PipelineDependencies> graph = 11;
+   */
+  graph: { [key: string]: PipelineDependencies };
+
+  /**
+   * How many times the pipeline was run (1, then one more per retry).
+   *
+   * @generated from field: uint32 run = 12;
+   */
+  run: number;
 };
 
 /**
@@ -134,6 +162,85 @@ export type Pipeline = Message<"mottainai.v1.Pipeline"> & {
  */
 export const PipelineSchema: GenMessage<Pipeline> = /*@__PURE__*/
   messageDesc(file_mottainai_v1_pipeline, 1);
+
+/**
+ * PipelineDependencies lists the keys a member waits for.
+ *
+ * @generated from message mottainai.v1.PipelineDependencies
+ */
+export type PipelineDependencies = Message<"mottainai.v1.PipelineDependencies"> & {
+  /**
+   * @generated from field: repeated string keys = 1;
+   */
+  keys: string[];
+};
+
+/**
+ * Describes the message mottainai.v1.PipelineDependencies.
+ * Use `create(PipelineDependenciesSchema)` to create a new message.
+ */
+export const PipelineDependenciesSchema: GenMessage<PipelineDependencies> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_pipeline, 2);
+
+/**
+ * PipelineMember is one task of a pipeline.
+ *
+ * @generated from message mottainai.v1.PipelineMember
+ */
+export type PipelineMember = Message<"mottainai.v1.PipelineMember"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * Empty while pending or skipped.
+   *
+   * @generated from field: string task_id = 2;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: mottainai.v1.PipelineMemberState state = 3;
+   */
+  state: PipelineMemberState;
+
+  /**
+   * The task's status; UNSPECIFIED while pending, DONE when skipped.
+   *
+   * @generated from field: mottainai.v1.TaskStatus status = 4;
+   */
+  status: TaskStatus;
+
+  /**
+   * The task's result; SKIPPED when skipped.
+   *
+   * @generated from field: mottainai.v1.TaskResult result = 5;
+   */
+  result: TaskResult;
+
+  /**
+   * @generated from field: repeated string depends_on = 6;
+   */
+  dependsOn: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 7;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp end_time = 8;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message mottainai.v1.PipelineMember.
+ * Use `create(PipelineMemberSchema)` to create a new message.
+ */
+export const PipelineMemberSchema: GenMessage<PipelineMember> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_pipeline, 3);
 
 /**
  * @generated from message mottainai.v1.CreatePipelineRequest
@@ -150,7 +257,7 @@ export type CreatePipelineRequest = Message<"mottainai.v1.CreatePipelineRequest"
  * Use `create(CreatePipelineRequestSchema)` to create a new message.
  */
 export const CreatePipelineRequestSchema: GenMessage<CreatePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 2);
+  messageDesc(file_mottainai_v1_pipeline, 4);
 
 /**
  * @generated from message mottainai.v1.CreatePipelineResponse
@@ -167,7 +274,7 @@ export type CreatePipelineResponse = Message<"mottainai.v1.CreatePipelineRespons
  * Use `create(CreatePipelineResponseSchema)` to create a new message.
  */
 export const CreatePipelineResponseSchema: GenMessage<CreatePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 3);
+  messageDesc(file_mottainai_v1_pipeline, 5);
 
 /**
  * @generated from message mottainai.v1.GetPipelineRequest
@@ -184,7 +291,7 @@ export type GetPipelineRequest = Message<"mottainai.v1.GetPipelineRequest"> & {
  * Use `create(GetPipelineRequestSchema)` to create a new message.
  */
 export const GetPipelineRequestSchema: GenMessage<GetPipelineRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 4);
+  messageDesc(file_mottainai_v1_pipeline, 6);
 
 /**
  * @generated from message mottainai.v1.GetPipelineResponse
@@ -201,21 +308,39 @@ export type GetPipelineResponse = Message<"mottainai.v1.GetPipelineResponse"> & 
  * Use `create(GetPipelineResponseSchema)` to create a new message.
  */
 export const GetPipelineResponseSchema: GenMessage<GetPipelineResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 5);
+  messageDesc(file_mottainai_v1_pipeline, 7);
 
 /**
  * @generated from message mottainai.v1.ListPipelinesRequest
  */
 export type ListPipelinesRequest = Message<"mottainai.v1.ListPipelinesRequest"> & {
   /**
+   * Default 50, at most 1000.
+   *
    * @generated from field: uint32 page_size = 1;
    */
   pageSize: number;
 
   /**
+   * From a previous response's next_page_token.
+   *
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only pipelines of this owner (managers and admins; others see their own).
+   *
+   * @generated from field: string owner_id = 3;
+   */
+  ownerId: string;
+
+  /**
+   * Only pipelines in one of these states (WAITING, RUNNING, STOP, DONE, STOPPED); all when empty.
+   *
+   * @generated from field: repeated mottainai.v1.TaskStatus statuses = 4;
+   */
+  statuses: TaskStatus[];
 };
 
 /**
@@ -223,7 +348,7 @@ export type ListPipelinesRequest = Message<"mottainai.v1.ListPipelinesRequest"> 
  * Use `create(ListPipelinesRequestSchema)` to create a new message.
  */
 export const ListPipelinesRequestSchema: GenMessage<ListPipelinesRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 6);
+  messageDesc(file_mottainai_v1_pipeline, 8);
 
 /**
  * @generated from message mottainai.v1.ListPipelinesResponse
@@ -245,7 +370,7 @@ export type ListPipelinesResponse = Message<"mottainai.v1.ListPipelinesResponse"
  * Use `create(ListPipelinesResponseSchema)` to create a new message.
  */
 export const ListPipelinesResponseSchema: GenMessage<ListPipelinesResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 7);
+  messageDesc(file_mottainai_v1_pipeline, 9);
 
 /**
  * @generated from message mottainai.v1.StopPipelineRequest
@@ -262,7 +387,7 @@ export type StopPipelineRequest = Message<"mottainai.v1.StopPipelineRequest"> & 
  * Use `create(StopPipelineRequestSchema)` to create a new message.
  */
 export const StopPipelineRequestSchema: GenMessage<StopPipelineRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 8);
+  messageDesc(file_mottainai_v1_pipeline, 10);
 
 /**
  * @generated from message mottainai.v1.StopPipelineResponse
@@ -279,7 +404,7 @@ export type StopPipelineResponse = Message<"mottainai.v1.StopPipelineResponse"> 
  * Use `create(StopPipelineResponseSchema)` to create a new message.
  */
 export const StopPipelineResponseSchema: GenMessage<StopPipelineResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 9);
+  messageDesc(file_mottainai_v1_pipeline, 11);
 
 /**
  * @generated from message mottainai.v1.DeletePipelineRequest
@@ -296,7 +421,7 @@ export type DeletePipelineRequest = Message<"mottainai.v1.DeletePipelineRequest"
  * Use `create(DeletePipelineRequestSchema)` to create a new message.
  */
 export const DeletePipelineRequestSchema: GenMessage<DeletePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 10);
+  messageDesc(file_mottainai_v1_pipeline, 12);
 
 /**
  * @generated from message mottainai.v1.DeletePipelineResponse
@@ -309,16 +434,101 @@ export type DeletePipelineResponse = Message<"mottainai.v1.DeletePipelineRespons
  * Use `create(DeletePipelineResponseSchema)` to create a new message.
  */
 export const DeletePipelineResponseSchema: GenMessage<DeletePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_pipeline, 11);
+  messageDesc(file_mottainai_v1_pipeline, 13);
+
+/**
+ * @generated from message mottainai.v1.RetryPipelineRequest
+ */
+export type RetryPipelineRequest = Message<"mottainai.v1.RetryPipelineRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Rerun only the members that did not succeed (and so the skipped ones); keep the successes.
+   *
+   * @generated from field: bool failed_only = 2;
+   */
+  failedOnly: boolean;
+};
+
+/**
+ * Describes the message mottainai.v1.RetryPipelineRequest.
+ * Use `create(RetryPipelineRequestSchema)` to create a new message.
+ */
+export const RetryPipelineRequestSchema: GenMessage<RetryPipelineRequest> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_pipeline, 14);
+
+/**
+ * @generated from message mottainai.v1.RetryPipelineResponse
+ */
+export type RetryPipelineResponse = Message<"mottainai.v1.RetryPipelineResponse"> & {
+  /**
+   * @generated from field: mottainai.v1.Pipeline pipeline = 1;
+   */
+  pipeline?: Pipeline | undefined;
+};
+
+/**
+ * Describes the message mottainai.v1.RetryPipelineResponse.
+ * Use `create(RetryPipelineResponseSchema)` to create a new message.
+ */
+export const RetryPipelineResponseSchema: GenMessage<RetryPipelineResponse> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_pipeline, 15);
+
+/**
+ * PipelineMemberState is where a member is in its pipeline.
+ *
+ * @generated from enum mottainai.v1.PipelineMemberState
+ */
+export enum PipelineMemberState {
+  /**
+   * @generated from enum value: PIPELINE_MEMBER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its dependencies have not all succeeded yet; no task exists.
+   *
+   * @generated from enum value: PIPELINE_MEMBER_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Its task was created (see the task's status).
+   *
+   * @generated from enum value: PIPELINE_MEMBER_STATE_CREATED = 2;
+   */
+  CREATED = 2,
+
+  /**
+   * It will not run: a dependency did not succeed, or the pipeline was stopped.
+   *
+   * @generated from enum value: PIPELINE_MEMBER_STATE_SKIPPED = 3;
+   */
+  SKIPPED = 3,
+}
+
+/**
+ * Describes the enum mottainai.v1.PipelineMemberState.
+ */
+export const PipelineMemberStateSchema: GenEnum<PipelineMemberState> = /*@__PURE__*/
+  enumDesc(file_mottainai_v1_pipeline, 0);
 
 /**
  * PipelineService runs groups of tasks: in order (chain) or together (group), with an
- * optional chord of tasks run after a group.
+ * optional chord of tasks run after a group, and any `depends_on` edges between them. Every
+ * RPC requires a signed-in caller; a user sees and changes only the pipelines they own unless
+ * they are a manager or an admin.
  *
  * @generated from service mottainai.v1.PipelineService
  */
 export const PipelineService: GenService<{
   /**
+   * CreatePipeline validates the spec (InvalidArgument naming the field: an unknown or unlisted
+   * key, a dependency cycle) and starts the members that depend on nothing.
+   *
    * @generated from rpc mottainai.v1.PipelineService.CreatePipeline
    */
   createPipeline: {
@@ -335,6 +545,8 @@ export const PipelineService: GenService<{
     output: typeof GetPipelineResponseSchema;
   },
   /**
+   * ListPipelines returns pipelines newest first, filtered and paginated.
+   *
    * @generated from rpc mottainai.v1.PipelineService.ListPipelines
    */
   listPipelines: {
@@ -343,7 +555,7 @@ export const PipelineService: GenService<{
     output: typeof ListPipelinesResponseSchema;
   },
   /**
-   * StopPipeline stops every task of the pipeline that has not finished.
+   * StopPipeline stops every running member and skips those not started yet.
    *
    * @generated from rpc mottainai.v1.PipelineService.StopPipeline
    */
@@ -353,12 +565,26 @@ export const PipelineService: GenService<{
     output: typeof StopPipelineResponseSchema;
   },
   /**
+   * DeletePipeline removes a finished pipeline with its member tasks (FailedPrecondition while
+   * it runs).
+   *
    * @generated from rpc mottainai.v1.PipelineService.DeletePipeline
    */
   deletePipeline: {
     methodKind: "unary";
     input: typeof DeletePipelineRequestSchema;
     output: typeof DeletePipelineResponseSchema;
+  },
+  /**
+   * RetryPipeline runs a finished pipeline again: every member, or with failed_only only the
+   * members that did not succeed (failed, error, skipped), keeping the successes.
+   *
+   * @generated from rpc mottainai.v1.PipelineService.RetryPipeline
+   */
+  retryPipeline: {
+    methodKind: "unary";
+    input: typeof RetryPipelineRequestSchema;
+    output: typeof RetryPipelineResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mottainai_v1_pipeline, 0);
