@@ -1,4 +1,4 @@
 export { SpecError, type SpecIssue } from "./spec-error.js";
 export { parseTaskFile, splitEnvironmentEntry, validateTaskSpec } from "./task-file.js";
 export { parsePipelineFile } from "./pipeline-file.js";
-export { parsePlanFile } from "./plan-file.js";
+export { parsePlanFile, scheduleProblem, timezoneProblem } from "./plan-file.js";
