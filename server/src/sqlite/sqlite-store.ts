@@ -10,6 +10,7 @@ import { SqliteLogSegmentStore } from "./sqlite-log-segment-store.js";
 import { SqliteNamespaceStore } from "./sqlite-namespace-store.js";
 import { SqliteNodeStore } from "./sqlite-node-store.js";
 import { SqliteOrganizationStore } from "./sqlite-organization-store.js";
+import { SqlitePlanStore } from "./sqlite-plan-store.js";
 import { SqliteStorageStore } from "./sqlite-storage-store.js";
 import { SqliteTaskStore } from "./sqlite-task-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
@@ -41,6 +42,7 @@ export function openSqliteStore(path: string): Store {
     namespaces: new SqliteNamespaceStore(db, writes),
     deliveries: new SqliteDeliveryStore(db, writes),
     blobReferences: new SqliteBlobReferences(db),
+    plans: new SqlitePlanStore(db, writes),
     close: async () => {
       writes.flush();
       db.close();

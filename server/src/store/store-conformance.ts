@@ -6,13 +6,14 @@ import { logSegmentStoreConformance } from "./log-segment-store-conformance.js";
 import { namespaceStoreConformance } from "./namespace-store-conformance.js";
 import { nodeStoreConformance } from "./node-store-conformance.js";
 import { organizationStoreConformance } from "./organization-store-conformance.js";
+import { planStoreConformance } from "./plan-store-conformance.js";
 import { storageStoreConformance } from "./storage-store-conformance.js";
 import { taskStoreConformance } from "./task-store-conformance.js";
 import { userStoreConformance } from "./user-store-conformance.js";
 
 /**
  * Registers every metadata store conformance suite (tasks, nodes, users, events, log segments,
- * artefacts, storages, organizations, namespaces, deliveries and blob references) under the
+ * artefacts, storages, organizations, namespaces, deliveries, blob references and plans) under the
  * current mocha describe. Each backend's test file calls this once; a behaviour both backends
  * must share is tested here, not in a backend's own test.
  */
@@ -27,4 +28,5 @@ export function storeConformance(factory: StoreFactory): void {
   organizationStoreConformance(factory);
   namespaceStoreConformance(factory);
   deliveryStoreConformance(factory);
+  planStoreConformance(factory);
 }

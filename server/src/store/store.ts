@@ -6,6 +6,7 @@ import type { LogSegmentStore } from "./log-segment-store.js";
 import type { NamespaceStore } from "./namespace-store.js";
 import type { NodeStore } from "./node-store.js";
 import type { OrganizationStore } from "./organization-store.js";
+import type { PlanStore } from "./plan-store.js";
 import type { StorageStore } from "./storage-store.js";
 import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
@@ -27,5 +28,6 @@ export interface Store {
   readonly namespaces: NamespaceStore;
   readonly deliveries: DeliveryStore;
   readonly blobReferences: BlobReferences;
+  readonly plans: PlanStore;
   close(): Promise<void>;
 }
