@@ -54,6 +54,9 @@ import { namespaceRevisionFiles } from "./delivery/revision-files.js";
 import { TagMoveFeed } from "./delivery/tag-move-feed.js";
 import { newId } from "./auth/secrets.js";
 import { createPublisherService } from "./services/publisher-service.js";
+import { createPlanService } from "./services/plan-service.js";
+import { createTaskLauncher } from "./plans/plan-target-launcher.js";
+import { PlanScheduler } from "./plans/plan-scheduler.js";
 import type { Store } from "./store/store.js";
 
 /** A running server. */
@@ -160,7 +163,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     beforeCollection: () => taskRetention.sweep(),
   });
   blobCollector.start();
+  const planLauncher = createTaskLauncher({ tasks: store.tasks, events, kick: () => scheduler.kick(true) });
+  const plans = new PlanScheduler({
+    plans: store.plans,
+    launcher: planLauncher,
+    events,
+    logger: logger.child({ component: "plans" }),
+    newId,
+    sweepIntervalMs: config.planSweepIntervalMs,
+    lateGraceMs: config.planLateGraceMs,
+  });
+  await plans.start();
   const stopBackground = async () => {
+    await plans.close();
     await events.close();
     await tagMoves.close();
     await deliveryWorker.close();
@@ -196,7 +211,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         PublisherService,
         createPublisherService({ store, events, onQueued: () => deliveryWorker.notify(), logger: deliveryLogger }),
       );
-      for (const service of [PipelineService, PlanService, SecretService, SettingService, WebhookService, StateService]) {
+      router.service(PlanService, createPlanService({ store, scheduler: plans, launcher: planLauncher, events, newId }));
+      for (const service of [PipelineService, SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
     },
