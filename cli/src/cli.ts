@@ -6,6 +6,7 @@ import { namespaceCommands } from "./commands/namespace.js";
 import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
+import { planCommands } from "./commands/plan.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
 import { taskArtefactCommands } from "./commands/task-artefacts.js";
@@ -50,6 +51,7 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...namespaceCommands,
     ...namespacePublisherCommands,
     ...organizationCommands,
+    ...planCommands,
   ];
   for (const command of commands) {
     cli.register(command);
