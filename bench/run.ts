@@ -13,6 +13,7 @@ import { runIdleAgents } from "./idle-agents.js";
 import { runLibvirtTask } from "./libvirt-task.js";
 import { runLogThroughput } from "./log-throughput.js";
 import { runNamespacePublish } from "./namespace-publish.js";
+import { runPlanFiring } from "./plan-firing.js";
 import { formatTable, type BenchResult, type BenchRow } from "./report.js";
 import { runStoreCompare } from "./store-compare.js";
 import { runThroughput } from "./throughput.js";
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   namespaces: runNamespacePublish,
   transfer: runArtefactTransfer,
   stores: runStoreCompare,
+  plans: runPlanFiring,
 };
 
 async function main(): Promise<number> {
