@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  EventService,
   PlanService,
   PlanSpecSchema,
   Role,
@@ -96,6 +97,18 @@ describe("plan commands (server + agent + CLI processes)", function () {
 
     await ok(["plan", "remove", id]);
     assert.deepEqual(JSON.parse(await ok(["plan", "list", "--json"])), []);
+    const { events } = await adminClient(cluster.server, EventService).listEvents({
+      pageSize: 1000,
+      types: ["plan.created", "plan.updated", "plan.fired", "plan.paused", "plan.resumed", "plan.deleted"],
+    });
+    assert.deepEqual(
+      events.filter((e) => e.subjectId === id).map((e) => e.type),
+      ["plan.created", "plan.fired", "plan.paused", "plan.resumed", "plan.updated", "plan.deleted"],
+    );
+    const fired = events.find((e) => e.type === "plan.fired")!;
+    assert.equal(fired.attributes.target_id, taskId);
+    assert.equal(fired.attributes.manual, "true");
+    assert.equal(fired.attributes.kind, "task");
     const gone = await run(["plan", "show", id]);
     assert.deepEqual(
       { code: gone.code, stderr: gone.stderr },
