@@ -74,7 +74,7 @@ export interface ServerConfig {
   planSweepIntervalMs: number;
   /**
    * How late an occurrence may be fired and still count as on time; older ones are missed and
-   * follow the plan's catch_up. Default 60 s.
+   * follow the plan's catch_up. Default 60 s, at least 1 s (a timer always fires a little late).
    */
   planLateGraceMs: number;
 }
@@ -266,7 +266,7 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),
     planSweepIntervalMs: duration("plan-sweep-interval", 2000, 10),
-    planLateGraceMs: duration("plan-late-grace", 60_000, 0),
+    planLateGraceMs: duration("plan-late-grace", 60_000, 1000),
   };
 }
 
