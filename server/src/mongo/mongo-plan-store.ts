@@ -11,7 +11,7 @@ import type { TaskDefinition } from "../store/task-store.js";
 import { fromPairs, isDuplicateKey, type Pairs, toPairs } from "./mongo-common.js";
 
 /** A plan's definition as stored: task labels as pairs (see Pairs). */
-type StoredDefinition = Omit<PlanDefinition, "target"> & {
+export type StoredDefinition = Omit<PlanDefinition, "target"> & {
   target: { kind: "task"; task: Omit<TaskDefinition, "labels"> & { labels: Pairs } } | { kind: "pipeline"; pipeline: string };
 };
 
@@ -39,7 +39,8 @@ export async function createPlanIndexes(plans: Collection<PlanDoc>, runs: Collec
   await runs.createIndex({ launched: 1, fireTime: 1 });
 }
 
-const storeDefinition = (d: PlanDefinition): StoredDefinition => ({
+/** The stored form of a plan definition (also for archive import). */
+export const storePlanDefinition = (d: PlanDefinition): StoredDefinition => ({
   ...d,
   target:
     d.target.kind === "task"
@@ -48,7 +49,8 @@ const storeDefinition = (d: PlanDefinition): StoredDefinition => ({
         { kind: "pipeline", pipeline: JSON.stringify(d.target.pipeline) },
 });
 
-const loadDefinition = (d: StoredDefinition): PlanDefinition => ({
+/** The plan definition of its stored form (also for archive export). */
+export const loadPlanDefinition = (d: StoredDefinition): PlanDefinition => ({
   ...d,
   target:
     d.target.kind === "task"
@@ -59,7 +61,7 @@ const loadDefinition = (d: StoredDefinition): PlanDefinition => ({
 const toPlan = (d: PlanDoc): PlanRecord => ({
   id: d._id,
   ownerId: d.ownerId,
-  definition: loadDefinition(d.definition),
+  definition: loadPlanDefinition(d.definition),
   paused: d.paused,
   nextRunTime: d.nextRunTime,
   createTime: d.createTime,
@@ -85,7 +87,7 @@ export class MongoPlanStore implements PlanStore {
       await this.plans.insertOne({
         _id: p.id,
         ownerId: p.ownerId,
-        definition: storeDefinition(p.definition),
+        definition: storePlanDefinition(p.definition),
         paused: p.paused,
         nextRunTime: p.nextRunTime,
         createTime: p.createTime,
@@ -122,7 +124,7 @@ export class MongoPlanStore implements PlanStore {
       { _id: id },
       {
         $set: {
-          definition: storeDefinition(c.definition),
+          definition: storePlanDefinition(c.definition),
           paused: c.paused,
           nextRunTime: c.nextRunTime,
           updateTime: c.updateTime,
