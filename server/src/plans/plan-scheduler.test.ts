@@ -185,6 +185,24 @@ describe("PlanScheduler (controllable clock, SQLite)", () => {
     assert.equal((await store.events.listAfter(0, 100)).filter((e) => e.type === "plan.fired").length, 1);
   });
 
+  it("follows an update made through another server: a stale advance cannot move the new schedule", async () => {
+    const plan = await createPlan("@every 1s", t("2026-01-05T10:00:00Z"));
+    const scheduler = newScheduler();
+    clock = t("2026-01-05T10:00:01.001Z");
+    await scheduler.sweep();
+    const definition = { ...plan.definition, planned: "@hourly" };
+    await store.plans.update(plan.id, { definition, paused: false, nextRunTime: t("2026-01-05T11:00:00Z"), updateTime: clock });
+    assert.equal(await store.plans.advance(plan.id, plan.updateTime, t("2026-01-05T10:00:03Z")), false);
+    clock = t("2026-01-05T10:00:02.001Z");
+    await scheduler.rearm(plan.id);
+    await scheduler.sweep();
+    assert.deepEqual(await scheduledTimes(plan.id), ["2026-01-05T10:00:01.000Z"]);
+    assert.equal((await store.plans.get(plan.id))?.nextRunTime, t("2026-01-05T11:00:00Z"));
+    clock = t("2026-01-05T11:00:00.002Z");
+    await scheduler.sweep();
+    assert.deepEqual(await scheduledTimes(plan.id), ["2026-01-05T10:00:01.000Z", "2026-01-05T11:00:00.000Z"]);
+  });
+
   it("does not fire a paused plan; runNow fires it outside the schedule under its own key", async () => {
     const plan = await createPlan("@hourly", t("2026-01-05T09:30:00Z"));
     const paused = await store.plans.update(plan.id, {

@@ -191,7 +191,10 @@ export class PlanScheduler {
     // Another server may have moved it further, or the plan changed: follow the store.
     const current = await this.o.plans.get(plan.id);
     if (!current || current.paused || current.nextRunTime === null) return this.clearTimer(plan.id);
-    if (current.updateTime !== plan.updateTime && current.nextRunTime <= this.now()) return this.evaluate(current);
+    if (current.updateTime !== plan.updateTime) {
+      // Updated, paused or resumed meanwhile: the new schedule decides.
+      return current.nextRunTime <= this.now() ? this.evaluate(current) : this.arm(current, current.nextRunTime);
+    }
     this.arm(current, Math.max(current.nextRunTime, next));
   }
 
