@@ -1,6 +1,6 @@
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { EventService, NodeService, TaskService, UserService } from "@mottainai/proto";
+import { EventService, NodeService, PlanService, TaskService, UserService } from "@mottainai/proto";
 
 /** An interceptor that sends `authorization: Bearer <token>` on every call. */
 export function bearer(token: string): Interceptor {
@@ -16,6 +16,7 @@ export interface Api {
   nodes: Client<typeof NodeService>;
   events: Client<typeof EventService>;
   users: Client<typeof UserService>;
+  plans: Client<typeof PlanService>;
   /** Closes the connection and every call on it. */
   close(): void;
 }
@@ -32,6 +33,7 @@ export function createApi(baseUrl: string, token?: string): Api {
     nodes: createClient(NodeService, transport),
     events: createClient(EventService, transport),
     users: createClient(UserService, transport),
+    plans: createClient(PlanService, transport),
     close: () => sessionManager.abort(),
   };
 }

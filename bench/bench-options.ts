@@ -14,6 +14,7 @@ export const BENCHMARK_NAMES = [
   "transfer",
   "stores",
   "pipelines",
+  "plans",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */
@@ -30,6 +31,8 @@ export interface BenchOptions {
   serverNodeFlags: string[];
   /** Sequential tasks timed by the dispatch latency benchmark (plus a warm-up of a tenth). Default 500, quick 100. */
   dispatchTasks: number;
+  /** Firings of an @every 1s plan timed by the plan benchmark. Default 60, quick 15. */
+  planFirings: number;
   /** Tasks of the throughput benchmark. Default 5000, quick 1000. */
   throughputTasks: number;
   /** Simulated agents of the throughput benchmark. Default 50. */
@@ -66,6 +69,7 @@ const USAGE = `usage: npm run bench -- [options]
   --quick                   smaller counts (about 75 s instead of about 4 min)
   --server-node-flags="F …" extra node flags for the servers, e.g. --server-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"
   --dispatch-tasks N        (500; quick 100)
+  --plan-firings N          (60; quick 15; one per second)
   --throughput-tasks N      (5000; quick 1000)
   --throughput-agents N     (50)
   --throughput-slots N      (4)
@@ -93,6 +97,7 @@ export class UsageError extends Error {
 export function parseBenchOptions(argv: string[], env: Record<string, string | undefined>): BenchOptions | "help" {
   const intOptions = {
     "dispatch-tasks": "dispatchTasks",
+    "plan-firings": "planFirings",
     "throughput-tasks": "throughputTasks",
     "throughput-agents": "throughputAgents",
     "throughput-slots": "throughputSlots",
@@ -135,6 +140,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     jsonFile: undefined,
     serverNodeFlags: [],
     dispatchTasks: quick ? 100 : 500,
+    planFirings: quick ? 15 : 60,
     throughputTasks: quick ? 1000 : 5000,
     throughputAgents: 50,
     throughputSlots: 4,

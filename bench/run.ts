@@ -14,6 +14,7 @@ import { runLibvirtTask } from "./libvirt-task.js";
 import { runLogThroughput } from "./log-throughput.js";
 import { runNamespacePublish } from "./namespace-publish.js";
 import { runPipelineOverhead } from "./pipeline-overhead.js";
+import { runPlanFiring } from "./plan-firing.js";
 import { formatTable, type BenchResult, type BenchRow } from "./report.js";
 import { runStoreCompare } from "./store-compare.js";
 import { runThroughput } from "./throughput.js";
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   transfer: runArtefactTransfer,
   stores: runStoreCompare,
   pipelines: runPipelineOverhead,
+  plans: runPlanFiring,
 };
 
 async function main(): Promise<number> {

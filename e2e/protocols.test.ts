@@ -137,7 +137,7 @@ describe("server protocols on one port", function () {
   });
 
   it("answers Unimplemented for services not built yet", async () => {
-    const body = await curlJson("mottainai.v1.PlanService/ListPlans", server.adminToken);
+    const body = await curlJson("mottainai.v1.SettingService/ListSettings", server.adminToken);
     assert.equal((JSON.parse(body) as { code: string }).code, "unimplemented");
   });
 

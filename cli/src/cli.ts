@@ -10,6 +10,7 @@ import { namespacePublisherCommands } from "./commands/namespace-publisher.js";
 import { nodeCommands } from "./commands/node.js";
 import { organizationCommands } from "./commands/organization.js";
 import { pipelineCommands } from "./commands/pipeline.js";
+import { planCommands } from "./commands/plan.js";
 import { profileCommands } from "./commands/profile.js";
 import { storageCommands } from "./commands/storage.js";
 import { taskAliasCommands } from "./commands/task-aliases.js";
@@ -63,6 +64,7 @@ export function createCli(options: CliOptions = {}): Cli<CliContext> {
     ...namespacePublishCommands,
     ...namespacePublisherCommands,
     ...organizationCommands,
+    ...planCommands,
   ];
   for (const command of commands) {
     cli.register(command);

@@ -25,6 +25,18 @@ describe("loadServerConfig", () => {
     });
   });
 
+  it("reads the plan sweep interval and late grace, refusing a grace under a second", () => {
+    const c = loadServerConfig([], {});
+    assert.equal(c.planSweepIntervalMs, 2000);
+    assert.equal(c.planLateGraceMs, 60_000);
+    const set = loadServerConfig(["--plan-sweep-interval", "500ms"], { MOTTAINAI_PLAN_LATE_GRACE: "5m" });
+    assert.equal(set.planSweepIntervalMs, 500);
+    assert.equal(set.planLateGraceMs, 300_000);
+    assert.throws(() => loadServerConfig(["--plan-late-grace", "10ms"], {}), {
+      message: '--plan-late-grace: expected a duration of at least 1000 ms such as "10s" or "500ms", got "10ms"',
+    });
+  });
+
   it("prefers flags over environment over file", () => {
     const dir = mkdtempSync(join(tmpdir(), "cfg-"));
     const file = join(dir, "server.yaml");

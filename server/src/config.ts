@@ -67,6 +67,16 @@ export interface ServerConfig {
   deliveryBackoffMs: number;
   /** Longest run of one delivery command (rsync, a git command). Default 30 min. */
   deliveryTimeoutMs: number;
+  /**
+   * How often the plan firing loop re-reads every plan (to see plans other servers created or
+   * changed) and completes firings a dead server claimed but did not launch. Default 2 s.
+   */
+  planSweepIntervalMs: number;
+  /**
+   * How late an occurrence may be fired and still count as on time; older ones are missed and
+   * follow the plan's catch_up. Default 60 s, at least 1 s (a timer always fires a little late).
+   */
+  planLateGraceMs: number;
 }
 
 /**
@@ -107,6 +117,8 @@ const OPTIONS = {
   "cancel-grace": { type: "string" },
   "restart-grace": { type: "string" },
   "event-poll-interval": { type: "string" },
+  "plan-sweep-interval": { type: "string" },
+  "plan-late-grace": { type: "string" },
   store: { type: "string" },
   blobs: { type: "string" },
   "s3-endpoint": { type: "string" },
@@ -138,6 +150,8 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "cancel-grace": "MOTTAINAI_CANCEL_GRACE",
   "restart-grace": "MOTTAINAI_RESTART_GRACE",
   "event-poll-interval": "MOTTAINAI_EVENT_POLL_INTERVAL",
+  "plan-sweep-interval": "MOTTAINAI_PLAN_SWEEP_INTERVAL",
+  "plan-late-grace": "MOTTAINAI_PLAN_LATE_GRACE",
   store: "MOTTAINAI_STORE",
   blobs: "MOTTAINAI_BLOBS",
   "s3-endpoint": "MOTTAINAI_S3_ENDPOINT",
@@ -251,6 +265,8 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     deliveryMaxAttempts: integer("delivery-attempts", 8, 1),
     deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),
+    planSweepIntervalMs: duration("plan-sweep-interval", 2000, 10),
+    planLateGraceMs: duration("plan-late-grace", 60_000, 1000),
   };
 }
 

@@ -55,7 +55,10 @@ import { TagMoveFeed } from "./delivery/tag-move-feed.js";
 import { newId } from "./auth/secrets.js";
 import { createPublisherService } from "./services/publisher-service.js";
 import { createPipelineService } from "./services/pipeline-service.js";
-import { PipelineAdvancer, type PipelineContext } from "./pipelines/index.js";
+import { createPipeline, PipelineAdvancer, type PipelineContext } from "./pipelines/index.js";
+import { createPlanService } from "./services/plan-service.js";
+import { createTaskLauncher } from "./plans/plan-target-launcher.js";
+import { PlanScheduler } from "./plans/plan-scheduler.js";
 import type { Store } from "./store/store.js";
 
 /** A running server. */
@@ -171,7 +174,33 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     beforeCollection: () => taskRetention.sweep(),
   });
   blobCollector.start();
+  const planLauncher = createTaskLauncher({
+    tasks: store.tasks,
+    events,
+    kick: () => scheduler.kick(true),
+    async launchPipeline({ id, ownerId, spec }) {
+      if (await store.pipelines.get(id)) return false;
+      try {
+        await createPipeline(pipelines, ownerId, spec, { id });
+      } catch (err) {
+        if (await store.pipelines.get(id)) return false;
+        throw err;
+      }
+      return true;
+    },
+  });
+  const plans = new PlanScheduler({
+    plans: store.plans,
+    launcher: planLauncher,
+    events,
+    logger: logger.child({ component: "plans" }),
+    newId,
+    sweepIntervalMs: config.planSweepIntervalMs,
+    lateGraceMs: config.planLateGraceMs,
+  });
+  await plans.start();
   const stopBackground = async () => {
+    await plans.close();
     await advancer.close();
     await events.close();
     await tagMoves.close();
@@ -209,7 +238,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         createPublisherService({ store, events, onQueued: () => deliveryWorker.notify(), logger: deliveryLogger }),
       );
       router.service(PipelineService, createPipelineService(pipelines));
-      for (const service of [PlanService, SecretService, SettingService, WebhookService, StateService]) {
+      router.service(PlanService, createPlanService({ store, scheduler: plans, launcher: planLauncher, events, newId }));
+      for (const service of [SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
     },

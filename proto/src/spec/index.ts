@@ -13,4 +13,4 @@ export {
 export { overrideTaskSpec } from "./task-overrides.js";
 export { parsePipelineFile, parsePipelineFileWithWarnings, validatePipelineSpec } from "./pipeline-file.js";
 export { compilePipelineGraph, topologicalOrder, type PipelineGraph } from "./pipeline-graph.js";
-export { parsePlanFile, parsePlanFileWithWarnings } from "./plan-file.js";
+export { parsePlanFile, parsePlanFileWithWarnings, scheduleProblem, timezoneProblem } from "./plan-file.js";

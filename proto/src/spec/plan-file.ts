@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { PlanSpecSchema, type PlanSpec } from "../gen/mottainai/v1/plan_pb.js";
+import { CatchUp, PlanSpecSchema, type PlanSpec } from "../gen/mottainai/v1/plan_pb.js";
 import { asString, quote, withFile } from "./field-readers.js";
 import { PIPELINE_MARKER_KEYS, readPipeline } from "./pipeline-file.js";
 import { SpecError } from "./spec-error.js";
@@ -7,7 +7,7 @@ import { SpecWarnings } from "./spec-warnings.js";
 import { readTask, TASK_FILE_MISPLACED, type Parsed } from "./task-file.js";
 import { readDocument, type Value } from "./yaml-document.js";
 
-const PLAN_KEYS: ReadonlySet<string> = new Set(["planned"]);
+const PLAN_KEYS: ReadonlySet<string> = new Set(["planned", "timezone", "catch_up"]);
 
 /**
  * Parses a plan file: a task file or a pipeline file plus `planned`, the schedule. `planned` is
@@ -16,8 +16,11 @@ const PLAN_KEYS: ReadonlySet<string> = new Set(["planned"]);
  * @annually, @monthly, @weekly, @daily, @midnight, @hourly; or `@every <duration>` in Go's
  * duration syntax (`@every 90s`, `@every 1h30m`), longer than zero. It is stored trimmed.
  * A file with any of `pipeline_name`, `chain`, `group`, `chord` or `tasks` is a pipeline plan
- * (`target.case` "pipeline"), otherwise a task plan (`target.case` "task"). Unknown keys,
- * `plan` and repeated keys are handled as in a task file, with warnings
+ * (`target.case` "pipeline"), otherwise a task plan (`target.case` "task").
+ * Two keys the original lacked: `timezone`, the IANA zone the cron fields are read in (default
+ * UTC, stored as ""), and `catch_up`, what to fire for occurrences missed while no server ran:
+ * `skip` (the default) or `once`.
+ * Unknown keys, `plan` and repeated keys are handled as in a task file, with warnings
  * ({@link parsePlanFileWithWarnings}).
  *
  * @throws SpecError naming the first bad field; `planned` is checked first.
@@ -32,9 +35,13 @@ export function parsePlanFileWithWarnings(text: string, file?: string): Parsed<P
   const spec = withFile(file, () => {
     const map = readDocument(text, warnings);
     const planned = readPlanned(map.get("planned") ?? null);
+    const timezone = readTimezone(map.get("timezone") ?? null);
+    const catchUp = readCatchUp(map.get("catch_up") ?? null);
     const isPipeline = PIPELINE_MARKER_KEYS.some((key) => map.has(key));
     return create(PlanSpecSchema, {
       planned,
+      timezone,
+      catchUp,
       target: isPipeline
         ? { case: "pipeline", value: readPipeline(map, PLAN_KEYS, warnings) }
         : { case: "task", value: readTask(map, "", TASK_FILE_MISPLACED, PLAN_KEYS, warnings) },
@@ -73,6 +80,36 @@ const CRON_FIELDS: readonly CronField[] = [
 const DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
 const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
 
+function readTimezone(value: Value): string {
+  if (value === null) return "";
+  const timezone = asString(value, "timezone").trim();
+  const problem = timezoneProblem(timezone);
+  if (problem !== undefined) throw new SpecError("timezone", problem);
+  return timezone;
+}
+
+function readCatchUp(value: Value): CatchUp {
+  if (value === null) return CatchUp.UNSPECIFIED;
+  const text = asString(value, "catch_up").trim();
+  if (text === "skip") return CatchUp.SKIP;
+  if (text === "once") return CatchUp.ONCE;
+  throw new SpecError("catch_up", `expected "skip" or "once", got ${quote(text)}`);
+}
+
+/**
+ * Why timezone is not an IANA time zone name this runtime knows ("" is UTC and valid), or
+ * undefined when it is one.
+ */
+export function timezoneProblem(timezone: string): string | undefined {
+  if (timezone === "") return undefined;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+    return undefined;
+  } catch {
+    return `unknown time zone ${quote(timezone)}: expected an IANA name such as UTC or Europe/Rome`;
+  }
+}
+
 function readPlanned(value: Value): string {
   if (value === null) throw new SpecError("planned", `required: ${SCHEDULE_FORMS}`);
   const planned = asString(value, "planned").trim();
@@ -81,7 +118,11 @@ function readPlanned(value: Value): string {
   return planned;
 }
 
-function scheduleProblem(schedule: string): string | undefined {
+/**
+ * Why schedule is not a `planned` value the original accepted (robfig/cron v1), or undefined
+ * when it is one: the same check parsePlanFile makes, for callers that get a PlanSpec another way.
+ */
+export function scheduleProblem(schedule: string): string | undefined {
   if (schedule === "") return `required: ${SCHEDULE_FORMS}`;
   const every = /^@every\s+(.*)$/.exec(schedule);
   if (every !== null) return durationProblem(every[1] ?? "");

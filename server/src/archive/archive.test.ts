@@ -82,6 +82,9 @@ async function observe(store: Store) {
     publishers: await store.deliveries.listPublishers("repo"),
     deliveries: await store.deliveries.list({ namespace: "repo", limit: 10 }),
     cursor: await store.deliveries.eventCursor(),
+    plans: await store.plans.list({ limit: 10 }),
+    planRuns: await store.plans.listRuns("plan-1", 10),
+    unlaunched: await store.plans.listUnlaunched(Number.MAX_SAFE_INTEGER, 10),
     due: (await store.deliveries.listDue(Number.MAX_SAFE_INTEGER, 10)).map((d) => d.id),
     referenced: [
       ...(await store.blobReferences.referenced((await store.logSegments.list("task-1")).map((x) => x.sha256))),
@@ -332,6 +335,36 @@ async function fill(store: Store, blobs: BlobStore, dataDir: string) {
     now + 3,
     () => `d${++ids}`,
   );
+
+  // A plan of a task (labels with dots) with a launched firing and a claim not launched yet.
+  await store.plans.create({
+    id: "plan-1",
+    ownerId: "u-alice",
+    definition: {
+      planned: "0 0 2 * * *",
+      timezone: "Europe/Rome",
+      catchUp: "once",
+      target: { kind: "task", task: { ...definition, labels: { "a.b": "c" } } },
+    },
+    paused: false,
+    nextRunTime: now + 86_400_000,
+    createTime: now,
+    updateTime: now + 1,
+  });
+  for (const [i, launched] of [true, false].entries()) {
+    assert.ok(
+      await store.plans.claimRun({
+        key: `plan-1@${now + i}`,
+        planId: "plan-1",
+        scheduledTime: now + i,
+        fireTime: now + i + 1,
+        kind: "task",
+        targetId: `plan-task-${i}`,
+        manual: false,
+        launched,
+      }),
+    );
+  }
 
   // A running task whose log is still a live file (never sealed): export seals it into the archive.
   await store.tasks.create(newWaitingTask({ id: "task-3", definition, ownerId: "u-admin", now: now + 2 }));

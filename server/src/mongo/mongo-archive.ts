@@ -12,6 +12,7 @@ import { fromPairs, type Pairs, toPairs } from "./mongo-common.js";
 import type { EntryDoc, NamespaceDoc, RevisionDoc, TagDoc } from "./mongo-namespace-store.js";
 import { tagKey } from "./mongo-namespace-store.js";
 import { createMongoStore, DEFAULT_MONGO_DATABASE, mongoDatabaseName } from "./mongo-store.js";
+import { loadPlanDefinition, type PlanDoc, storePlanDefinition } from "./mongo-plan-store.js";
 import type { AttemptDoc, TaskDoc } from "./mongo-task-store.js";
 
 /** Operations per bulkWrite. */
@@ -347,6 +348,24 @@ const MAPPINGS: { [K in ArchiveKind]: KindMapping<K> } = {
     read: (db) => scan(db, "delivery_cursor", { _id: "deliveries" }, { _id: 1 }, (d) => ({ eventSequence: d.eventSequence })),
     write: (c) => [insert("delivery_cursor", { _id: "deliveries", eventSequence: c.eventSequence })],
   },
+  plans: {
+    probe: { collection: "plans", filter: {} },
+    read: (db) =>
+      scan(db, "plans", {}, { _id: 1 }, (d) => {
+        const p = d as unknown as PlanDoc;
+        return {
+          id: p._id,
+          ownerId: p.ownerId,
+          definition: loadPlanDefinition(p.definition),
+          paused: p.paused,
+          nextRunTime: p.nextRunTime,
+          createTime: p.createTime,
+          updateTime: p.updateTime,
+        };
+      }),
+    write: ({ id, definition, ...rest }) => [insert("plans", { _id: id, definition: storePlanDefinition(definition), ...rest })],
+  },
+  planRuns: keyed("plan_runs", "key", { planId: 1, fireTime: 1, _id: 1 }),
   sequences: {
     probe: { collection: "counters", filter: { _id: { $in: ["tasks", "events", "deliveries"] } } },
     read: (db) =>
@@ -385,6 +404,8 @@ const WRITTEN = [
   "namespace_publishers",
   "deliveries",
   "delivery_cursor",
+  "plans",
+  "plan_runs",
   "counters",
 ];
 

@@ -28,6 +28,7 @@ import {
 } from "./mongo-organization-store.js";
 import { createStorageIndexes, MongoStorageStore, type StorageDoc, type StorageFileDoc } from "./mongo-storage-store.js";
 import { type EventDoc, MongoEventStore } from "./mongo-event-store.js";
+import { createPlanIndexes, MongoPlanStore, type PlanDoc, type PlanRunDoc } from "./mongo-plan-store.js";
 import { createLogSegmentIndexes, type LogSegmentDoc, MongoLogSegmentStore } from "./mongo-log-segment-store.js";
 import { createNodeIndexes, MongoNodeStore, type NodeDoc, type RegistrationTokenDoc } from "./mongo-node-store.js";
 import {
@@ -130,6 +131,9 @@ export async function createMongoStore(db: Db, options: MongoStoreOptions = {}):
   const pipelineMembers = db.collection<PipelineMemberDoc>("pipeline_members");
   const pipelineClaims = db.collection<PipelineClaimDoc>("pipeline_claims");
   await createPipelineIndexes(pipelines, pipelineMembers, pipelineClaims);
+  const plans = db.collection<PlanDoc>("plans");
+  const planRuns = db.collection<PlanRunDoc>("plan_runs");
+  await createPlanIndexes(plans, planRuns);
   const deliveries = new MongoDeliveryStore(
     publishers,
     deliveryDocs,
@@ -160,6 +164,7 @@ export async function createMongoStore(db: Db, options: MongoStoreOptions = {}):
       namespaceCollections.entries,
       logSegments,
     ] as unknown as Collection<{ sha256: string }>[]),
+    plans: new MongoPlanStore(plans, planRuns),
     close: async () => {},
   };
 }

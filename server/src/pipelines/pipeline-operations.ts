@@ -33,17 +33,24 @@ async function publish(o: PipelineContext, type: string, p: PipelineRecord, attr
  * Creates a pipeline owned by ownerId from spec and starts the members that wait for nothing;
  * resolves to the new pipeline's id once they are created. This is how plans fire a pipeline:
  * the pipeline (and each of its member tasks) runs with the owner's rights.
- * Publishes `pipeline.created` (and `pipeline.started` with the first member task).
+ * Publishes `pipeline.created` (and `pipeline.started` with the first member task). `options.id`
+ * creates it under an id chosen beforehand (a plan's firing claims it first); the store refuses
+ * an id that exists.
  *
  * @throws ConnectError InvalidArgument `spec.<field>: <reason>` for an invalid spec (the field
  * as in the pipeline file: `tasks.build.depends_on`, `chain[1]`, …).
  */
-export async function createPipeline(o: PipelineContext, ownerId: string, spec: PipelineSpec): Promise<string> {
+export async function createPipeline(
+  o: PipelineContext,
+  ownerId: string,
+  spec: PipelineSpec,
+  options: { id?: string } = {},
+): Promise<string> {
   const [issue] = validatePipelineSpec(spec);
   if (issue) throw new ConnectError(`spec.${issue.field}: ${issue.message}`, Code.InvalidArgument);
   const now = (o.now ?? Date.now)();
   const pipeline = await o.store.pipelines.create({
-    id: newId(),
+    id: options.id ?? newId(),
     ownerId,
     definition: definitionFromPipelineSpec(spec),
     status: "running",

@@ -280,6 +280,31 @@ const MIGRATIONS: readonly string[] = [
     expire_time INTEGER NOT NULL
   );
   `,
+  // 9: plans and their firings; a firing's key (plan id + scheduled time) is claimed once.
+  `
+  CREATE TABLE plans (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    paused INTEGER NOT NULL,
+    next_run_time INTEGER,
+    create_time INTEGER NOT NULL,
+    update_time INTEGER NOT NULL
+  );
+  CREATE INDEX plans_owner ON plans (owner_id, id);
+  CREATE TABLE plan_runs (
+    key TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+    scheduled_time INTEGER NOT NULL,
+    fire_time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    manual INTEGER NOT NULL,
+    launched INTEGER NOT NULL
+  );
+  CREATE INDEX plan_runs_plan ON plan_runs (plan_id, fire_time);
+  CREATE INDEX plan_runs_unlaunched ON plan_runs (launched, fire_time);
+  `,
 ];
 
 /** Applies the migrations the database has not seen yet; returns the resulting version. */

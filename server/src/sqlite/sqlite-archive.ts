@@ -493,6 +493,58 @@ const MAPPINGS: { [K in ArchiveKind]: KindMapping<K> } = {
     fromRow: (r) => ({ eventSequence: r.event_sequence as number }),
     insert: (c) => one("INSERT INTO delivery_cursor (id, event_sequence) VALUES (1, ?)", c.eventSequence),
   },
+  plans: {
+    table: "plans",
+    select: "SELECT * FROM plans ORDER BY id",
+    fromRow: (r) => ({
+      id: r.id as string,
+      ownerId: r.owner_id as string,
+      definition: JSON.parse(r.definition as string) as ArchiveRecords["plans"]["definition"],
+      paused: bool(r.paused),
+      nextRunTime: r.next_run_time as number | null,
+      createTime: r.create_time as number,
+      updateTime: r.update_time as number,
+    }),
+    insert: (p) =>
+      one(
+        `INSERT INTO plans (id, owner_id, definition, paused, next_run_time, create_time, update_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        p.id,
+        p.ownerId,
+        json(p.definition),
+        p.paused ? 1 : 0,
+        p.nextRunTime,
+        p.createTime,
+        p.updateTime,
+      ),
+  },
+  planRuns: {
+    table: "plan_runs",
+    select: "SELECT * FROM plan_runs ORDER BY plan_id, fire_time, key",
+    fromRow: (r) => ({
+      key: r.key as string,
+      planId: r.plan_id as string,
+      scheduledTime: r.scheduled_time as number,
+      fireTime: r.fire_time as number,
+      kind: r.kind as ArchiveRecords["planRuns"]["kind"],
+      targetId: r.target_id as string,
+      manual: bool(r.manual),
+      launched: bool(r.launched),
+    }),
+    insert: (r) =>
+      one(
+        `INSERT INTO plan_runs (key, plan_id, scheduled_time, fire_time, kind, target_id, manual, launched)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        r.key,
+        r.planId,
+        r.scheduledTime,
+        r.fireTime,
+        r.kind,
+        r.targetId,
+        r.manual ? 1 : 0,
+        r.launched ? 1 : 0,
+      ),
+  },
   sequences: {
     table: "sqlite_sequence",
     select: "SELECT name, seq FROM sqlite_sequence WHERE name IN ('tasks', 'events', 'deliveries') ORDER BY name",

@@ -11,6 +11,7 @@ import { SqliteNamespaceStore } from "./sqlite-namespace-store.js";
 import { SqliteNodeStore } from "./sqlite-node-store.js";
 import { SqliteOrganizationStore } from "./sqlite-organization-store.js";
 import { SqlitePipelineStore } from "./sqlite-pipeline-store.js";
+import { SqlitePlanStore } from "./sqlite-plan-store.js";
 import { SqliteStorageStore } from "./sqlite-storage-store.js";
 import { SqliteTaskStore } from "./sqlite-task-store.js";
 import { SqliteUserStore } from "./sqlite-user-store.js";
@@ -43,6 +44,7 @@ export function openSqliteStore(path: string): Store {
     deliveries: new SqliteDeliveryStore(db, writes),
     pipelines: new SqlitePipelineStore(db, writes),
     blobReferences: new SqliteBlobReferences(db),
+    plans: new SqlitePlanStore(db, writes),
     close: async () => {
       writes.flush();
       db.close();

@@ -5,6 +5,7 @@ import type { LogSegmentRecord } from "./log-segment-store.js";
 import type { NamespaceRecord, NamespaceRevisionRecord, NamespaceTagRecord } from "./namespace-store.js";
 import type { NodeRecord, RegistrationTokenRecord } from "./node-store.js";
 import type { OrganizationRecord } from "./organization-store.js";
+import type { PlanRecord, PlanRunRecord } from "./plan-store.js";
 import type { StorageFileRecord, StorageRecord } from "./storage-store.js";
 import type { AttemptRecord, TaskRecord } from "./task-store.js";
 import type { TokenRecord, UserRecord } from "./user-store.js";
@@ -52,6 +53,9 @@ export interface ArchiveRecords {
   deliveries: DeliveryRecord & { seq: number };
   /** At most one: the sequence of the last tag-move event the delivery queue handled. */
   deliveryCursor: { eventSequence: number };
+  plans: PlanRecord;
+  /** A plan's claimed firings (their keys keep a re-imported occurrence from firing again). */
+  planRuns: PlanRunRecord;
   /** The last value each counter handed out (at least the largest stored one). */
   sequences: { name: SequenceName; value: number };
 }
@@ -83,6 +87,8 @@ export const ARCHIVE_KINDS: readonly ArchiveKind[] = [
   "publishers",
   "deliveries",
   "deliveryCursor",
+  "plans",
+  "planRuns",
   "sequences",
 ];
 

@@ -7,13 +7,14 @@ import { namespaceStoreConformance } from "./namespace-store-conformance.js";
 import { nodeStoreConformance } from "./node-store-conformance.js";
 import { organizationStoreConformance } from "./organization-store-conformance.js";
 import { pipelineStoreConformance } from "./pipeline-store-conformance.js";
+import { planStoreConformance } from "./plan-store-conformance.js";
 import { storageStoreConformance } from "./storage-store-conformance.js";
 import { taskStoreConformance } from "./task-store-conformance.js";
 import { userStoreConformance } from "./user-store-conformance.js";
 
 /**
  * Registers every metadata store conformance suite (tasks, nodes, users, events, log segments,
- * artefacts, storages, organizations, namespaces, deliveries, pipelines and blob references) under the
+ * artefacts, storages, organizations, namespaces, deliveries, pipelines, blob references and plans) under the
  * current mocha describe. Each backend's test file calls this once; a behaviour both backends
  * must share is tested here, not in a backend's own test.
  */
@@ -29,4 +30,5 @@ export function storeConformance(factory: StoreFactory): void {
   namespaceStoreConformance(factory);
   deliveryStoreConformance(factory);
   pipelineStoreConformance(factory);
+  planStoreConformance(factory);
 }

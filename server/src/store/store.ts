@@ -7,6 +7,7 @@ import type { NamespaceStore } from "./namespace-store.js";
 import type { NodeStore } from "./node-store.js";
 import type { OrganizationStore } from "./organization-store.js";
 import type { PipelineStore } from "./pipeline-store.js";
+import type { PlanStore } from "./plan-store.js";
 import type { StorageStore } from "./storage-store.js";
 import type { TaskStore } from "./task-store.js";
 import type { UserStore } from "./user-store.js";
@@ -29,5 +30,6 @@ export interface Store {
   readonly deliveries: DeliveryStore;
   readonly pipelines: PipelineStore;
   readonly blobReferences: BlobReferences;
+  readonly plans: PlanStore;
   close(): Promise<void>;
 }

@@ -2,13 +2,13 @@
 // @generated from file mottainai/v1/plan.proto (package mottainai.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { PipelineSpec } from "./pipeline_pb.js";
 import { file_mottainai_v1_pipeline } from "./pipeline_pb.js";
-import type { TaskSpec } from "./task_pb.js";
+import type { TaskResult, TaskSpec, TaskStatus } from "./task_pb.js";
 import { file_mottainai_v1_task } from "./task_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,66 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mottainai/v1/plan.proto.
  */
 export const file_mottainai_v1_plan: GenFile = /*@__PURE__*/
-  fileDesc("Chdtb3R0YWluYWkvdjEvcGxhbi5wcm90bxIMbW90dGFpbmFpLnYxIn0KCFBsYW5TcGVjEg8KB3BsYW5uZWQYASABKAkSJgoEdGFzaxgCIAEoCzIWLm1vdHRhaW5haS52MS5UYXNrU3BlY0gAEi4KCHBpcGVsaW5lGAMgASgLMhoubW90dGFpbmFpLnYxLlBpcGVsaW5lU3BlY0gAQggKBnRhcmdldCL2AQoEUGxhbhIKCgJpZBgBIAEoCRIkCgRzcGVjGAIgASgLMhYubW90dGFpbmFpLnYxLlBsYW5TcGVjEhAKCG93bmVyX2lkGAMgASgJEjEKDW5leHRfcnVuX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2xhc3RfcnVuX2lkGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5ChFDcmVhdGVQbGFuUmVxdWVzdBIkCgRzcGVjGAEgASgLMhYubW90dGFpbmFpLnYxLlBsYW5TcGVjIjYKEkNyZWF0ZVBsYW5SZXNwb25zZRIgCgRwbGFuGAEgASgLMhIubW90dGFpbmFpLnYxLlBsYW4iHAoOR2V0UGxhblJlcXVlc3QSCgoCaWQYASABKAkiMwoPR2V0UGxhblJlc3BvbnNlEiAKBHBsYW4YASABKAsyEi5tb3R0YWluYWkudjEuUGxhbiI5ChBMaXN0UGxhbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RQbGFuc1Jlc3BvbnNlEiEKBXBsYW5zGAEgAygLMhIubW90dGFpbmFpLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEVVwZGF0ZVBsYW5SZXF1ZXN0EgoKAmlkGAEgASgJEiQKBHNwZWMYAiABKAsyFi5tb3R0YWluYWkudjEuUGxhblNwZWMiNgoSVXBkYXRlUGxhblJlc3BvbnNlEiAKBHBsYW4YASABKAsyEi5tb3R0YWluYWkudjEuUGxhbiIfChFEZWxldGVQbGFuUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEZWxldGVQbGFuUmVzcG9uc2UylgMKC1BsYW5TZXJ2aWNlEk8KCkNyZWF0ZVBsYW4SHy5tb3R0YWluYWkudjEuQ3JlYXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuQ3JlYXRlUGxhblJlc3BvbnNlEkYKB0dldFBsYW4SHC5tb3R0YWluYWkudjEuR2V0UGxhblJlcXVlc3QaHS5tb3R0YWluYWkudjEuR2V0UGxhblJlc3BvbnNlEkwKCUxpc3RQbGFucxIeLm1vdHRhaW5haS52MS5MaXN0UGxhbnNSZXF1ZXN0Gh8ubW90dGFpbmFpLnYxLkxpc3RQbGFuc1Jlc3BvbnNlEk8KClVwZGF0ZVBsYW4SHy5tb3R0YWluYWkudjEuVXBkYXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuVXBkYXRlUGxhblJlc3BvbnNlEk8KCkRlbGV0ZVBsYW4SHy5tb3R0YWluYWkudjEuRGVsZXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuRGVsZXRlUGxhblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_mottainai_v1_pipeline, file_mottainai_v1_task]);
+  fileDesc("Chdtb3R0YWluYWkvdjEvcGxhbi5wcm90bxIMbW90dGFpbmFpLnYxIowCCgdQbGFuUnVuEjIKDnNjaGVkdWxlZF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglmaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRhcmdldF9pZBgDIAEoCRInCgRraW5kGAQgASgOMhkubW90dGFpbmFpLnYxLlBsYW5SdW5LaW5kEg4KBm1hbnVhbBgFIAEoCBIoCgZzdGF0dXMYBiABKA4yGC5tb3R0YWluYWkudjEuVGFza1N0YXR1cxIoCgZyZXN1bHQYByABKA4yGC5tb3R0YWluYWkudjEuVGFza1Jlc3VsdCK4AQoIUGxhblNwZWMSDwoHcGxhbm5lZBgBIAEoCRImCgR0YXNrGAIgASgLMhYubW90dGFpbmFpLnYxLlRhc2tTcGVjSAASLgoIcGlwZWxpbmUYAyABKAsyGi5tb3R0YWluYWkudjEuUGlwZWxpbmVTcGVjSAASEAoIdGltZXpvbmUYBCABKAkSJwoIY2F0Y2hfdXAYBSABKA4yFS5tb3R0YWluYWkudjEuQ2F0Y2hVcEIICgZ0YXJnZXQi3AIKBFBsYW4SCgoCaWQYASABKAkSJAoEc3BlYxgCIAEoCzIWLm1vdHRhaW5haS52MS5QbGFuU3BlYxIQCghvd25lcl9pZBgDIAEoCRIxCg1uZXh0X3J1bl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1sYXN0X3J1bl90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtsYXN0X3J1bl9pZBgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcGF1c2VkGAggASgIEiMKBHJ1bnMYCSADKAsyFS5tb3R0YWluYWkudjEuUGxhblJ1bhIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoRQ3JlYXRlUGxhblJlcXVlc3QSJAoEc3BlYxgBIAEoCzIWLm1vdHRhaW5haS52MS5QbGFuU3BlYyI2ChJDcmVhdGVQbGFuUmVzcG9uc2USIAoEcGxhbhgBIAEoCzISLm1vdHRhaW5haS52MS5QbGFuIi0KDkdldFBsYW5SZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2hpc3RvcnkYAiABKA0iMwoPR2V0UGxhblJlc3BvbnNlEiAKBHBsYW4YASABKAsyEi5tb3R0YWluYWkudjEuUGxhbiI5ChBMaXN0UGxhbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RQbGFuc1Jlc3BvbnNlEiEKBXBsYW5zGAEgAygLMhIubW90dGFpbmFpLnYxLlBsYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkUKEVVwZGF0ZVBsYW5SZXF1ZXN0EgoKAmlkGAEgASgJEiQKBHNwZWMYAiABKAsyFi5tb3R0YWluYWkudjEuUGxhblNwZWMiNgoSVXBkYXRlUGxhblJlc3BvbnNlEiAKBHBsYW4YASABKAsyEi5tb3R0YWluYWkudjEuUGxhbiIfChFEZWxldGVQbGFuUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEZWxldGVQbGFuUmVzcG9uc2UiHgoQUGF1c2VQbGFuUmVxdWVzdBIKCgJpZBgBIAEoCSI1ChFQYXVzZVBsYW5SZXNwb25zZRIgCgRwbGFuGAEgASgLMhIubW90dGFpbmFpLnYxLlBsYW4iHwoRUmVzdW1lUGxhblJlcXVlc3QSCgoCaWQYASABKAkiNgoSUmVzdW1lUGxhblJlc3BvbnNlEiAKBHBsYW4YASABKAsyEi5tb3R0YWluYWkudjEuUGxhbiIcCg5SdW5QbGFuUmVxdWVzdBIKCgJpZBgBIAEoCSJXCg9SdW5QbGFuUmVzcG9uc2USIAoEcGxhbhgBIAEoCzISLm1vdHRhaW5haS52MS5QbGFuEiIKA3J1bhgCIAEoCzIVLm1vdHRhaW5haS52MS5QbGFuUnVuKkkKB0NhdGNoVXASGAoUQ0FUQ0hfVVBfVU5TUEVDSUZJRUQQABIRCg1DQVRDSF9VUF9TS0lQEAESEQoNQ0FUQ0hfVVBfT05DRRACKmAKC1BsYW5SdW5LaW5kEh0KGVBMQU5fUlVOX0tJTkRfVU5TUEVDSUZJRUQQABIWChJQTEFOX1JVTl9LSU5EX1RBU0sQARIaChZQTEFOX1JVTl9LSU5EX1BJUEVMSU5FEAIy/QQKC1BsYW5TZXJ2aWNlEk8KCkNyZWF0ZVBsYW4SHy5tb3R0YWluYWkudjEuQ3JlYXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuQ3JlYXRlUGxhblJlc3BvbnNlEkYKB0dldFBsYW4SHC5tb3R0YWluYWkudjEuR2V0UGxhblJlcXVlc3QaHS5tb3R0YWluYWkudjEuR2V0UGxhblJlc3BvbnNlEkwKCUxpc3RQbGFucxIeLm1vdHRhaW5haS52MS5MaXN0UGxhbnNSZXF1ZXN0Gh8ubW90dGFpbmFpLnYxLkxpc3RQbGFuc1Jlc3BvbnNlEk8KClVwZGF0ZVBsYW4SHy5tb3R0YWluYWkudjEuVXBkYXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuVXBkYXRlUGxhblJlc3BvbnNlEk8KCkRlbGV0ZVBsYW4SHy5tb3R0YWluYWkudjEuRGVsZXRlUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuRGVsZXRlUGxhblJlc3BvbnNlEkwKCVBhdXNlUGxhbhIeLm1vdHRhaW5haS52MS5QYXVzZVBsYW5SZXF1ZXN0Gh8ubW90dGFpbmFpLnYxLlBhdXNlUGxhblJlc3BvbnNlEk8KClJlc3VtZVBsYW4SHy5tb3R0YWluYWkudjEuUmVzdW1lUGxhblJlcXVlc3QaIC5tb3R0YWluYWkudjEuUmVzdW1lUGxhblJlc3BvbnNlEkYKB1J1blBsYW4SHC5tb3R0YWluYWkudjEuUnVuUGxhblJlcXVlc3QaHS5tb3R0YWluYWkudjEuUnVuUGxhblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_mottainai_v1_pipeline, file_mottainai_v1_task]);
+
+/**
+ * PlanRun is one firing of a plan.
+ *
+ * @generated from message mottainai.v1.PlanRun
+ */
+export type PlanRun = Message<"mottainai.v1.PlanRun"> & {
+  /**
+   * The occurrence fired; for a RunPlan, the time it was asked for.
+   *
+   * @generated from field: google.protobuf.Timestamp scheduled_time = 1;
+   */
+  scheduledTime?: Timestamp | undefined;
+
+  /**
+   * When the firing was claimed.
+   *
+   * @generated from field: google.protobuf.Timestamp fire_time = 2;
+   */
+  fireTime?: Timestamp | undefined;
+
+  /**
+   * The task or pipeline the firing created.
+   *
+   * @generated from field: string target_id = 3;
+   */
+  targetId: string;
+
+  /**
+   * @generated from field: mottainai.v1.PlanRunKind kind = 4;
+   */
+  kind: PlanRunKind;
+
+  /**
+   * Whether RunPlan fired it (outside the schedule).
+   *
+   * @generated from field: bool manual = 5;
+   */
+  manual: boolean;
+
+  /**
+   * The task's status and result when known (empty for pipelines or removed tasks).
+   *
+   * @generated from field: mottainai.v1.TaskStatus status = 6;
+   */
+  status: TaskStatus;
+
+  /**
+   * @generated from field: mottainai.v1.TaskResult result = 7;
+   */
+  result: TaskResult;
+};
+
+/**
+ * Describes the message mottainai.v1.PlanRun.
+ * Use `create(PlanRunSchema)` to create a new message.
+ */
+export const PlanRunSchema: GenMessage<PlanRun> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 0);
 
 /**
  * PlanSpec is the original plan file: a task (or pipeline) plus `planned`.
@@ -47,6 +106,20 @@ export type PlanSpec = Message<"mottainai.v1.PlanSpec"> & {
     value: PipelineSpec;
     case: "pipeline";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * `timezone`: IANA name the cron fields are read in; empty means UTC.
+   *
+   * @generated from field: string timezone = 4;
+   */
+  timezone: string;
+
+  /**
+   * `catch_up`: skip (default) or once.
+   *
+   * @generated from field: mottainai.v1.CatchUp catch_up = 5;
+   */
+  catchUp: CatchUp;
 };
 
 /**
@@ -54,7 +127,7 @@ export type PlanSpec = Message<"mottainai.v1.PlanSpec"> & {
  * Use `create(PlanSpecSchema)` to create a new message.
  */
 export const PlanSpecSchema: GenMessage<PlanSpec> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 0);
+  messageDesc(file_mottainai_v1_plan, 1);
 
 /**
  * @generated from message mottainai.v1.Plan
@@ -96,6 +169,25 @@ export type Plan = Message<"mottainai.v1.Plan"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * A paused plan does not fire on its schedule (RunPlan still fires it).
+   *
+   * @generated from field: bool paused = 8;
+   */
+  paused: boolean;
+
+  /**
+   * The latest firings, newest first (GetPlanRequest.history of them; ListPlans gives none).
+   *
+   * @generated from field: repeated mottainai.v1.PlanRun runs = 9;
+   */
+  runs: PlanRun[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp update_time = 10;
+   */
+  updateTime?: Timestamp | undefined;
 };
 
 /**
@@ -103,7 +195,7 @@ export type Plan = Message<"mottainai.v1.Plan"> & {
  * Use `create(PlanSchema)` to create a new message.
  */
 export const PlanSchema: GenMessage<Plan> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 1);
+  messageDesc(file_mottainai_v1_plan, 2);
 
 /**
  * @generated from message mottainai.v1.CreatePlanRequest
@@ -120,7 +212,7 @@ export type CreatePlanRequest = Message<"mottainai.v1.CreatePlanRequest"> & {
  * Use `create(CreatePlanRequestSchema)` to create a new message.
  */
 export const CreatePlanRequestSchema: GenMessage<CreatePlanRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 2);
+  messageDesc(file_mottainai_v1_plan, 3);
 
 /**
  * @generated from message mottainai.v1.CreatePlanResponse
@@ -137,7 +229,7 @@ export type CreatePlanResponse = Message<"mottainai.v1.CreatePlanResponse"> & {
  * Use `create(CreatePlanResponseSchema)` to create a new message.
  */
 export const CreatePlanResponseSchema: GenMessage<CreatePlanResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 3);
+  messageDesc(file_mottainai_v1_plan, 4);
 
 /**
  * @generated from message mottainai.v1.GetPlanRequest
@@ -147,6 +239,13 @@ export type GetPlanRequest = Message<"mottainai.v1.GetPlanRequest"> & {
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * How many of the latest runs to return in Plan.runs; 0 means 10, at most 1000.
+   *
+   * @generated from field: uint32 history = 2;
+   */
+  history: number;
 };
 
 /**
@@ -154,7 +253,7 @@ export type GetPlanRequest = Message<"mottainai.v1.GetPlanRequest"> & {
  * Use `create(GetPlanRequestSchema)` to create a new message.
  */
 export const GetPlanRequestSchema: GenMessage<GetPlanRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 4);
+  messageDesc(file_mottainai_v1_plan, 5);
 
 /**
  * @generated from message mottainai.v1.GetPlanResponse
@@ -171,7 +270,7 @@ export type GetPlanResponse = Message<"mottainai.v1.GetPlanResponse"> & {
  * Use `create(GetPlanResponseSchema)` to create a new message.
  */
 export const GetPlanResponseSchema: GenMessage<GetPlanResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 5);
+  messageDesc(file_mottainai_v1_plan, 6);
 
 /**
  * @generated from message mottainai.v1.ListPlansRequest
@@ -193,7 +292,7 @@ export type ListPlansRequest = Message<"mottainai.v1.ListPlansRequest"> & {
  * Use `create(ListPlansRequestSchema)` to create a new message.
  */
 export const ListPlansRequestSchema: GenMessage<ListPlansRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 6);
+  messageDesc(file_mottainai_v1_plan, 7);
 
 /**
  * @generated from message mottainai.v1.ListPlansResponse
@@ -215,7 +314,7 @@ export type ListPlansResponse = Message<"mottainai.v1.ListPlansResponse"> & {
  * Use `create(ListPlansResponseSchema)` to create a new message.
  */
 export const ListPlansResponseSchema: GenMessage<ListPlansResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 7);
+  messageDesc(file_mottainai_v1_plan, 8);
 
 /**
  * @generated from message mottainai.v1.UpdatePlanRequest
@@ -237,7 +336,7 @@ export type UpdatePlanRequest = Message<"mottainai.v1.UpdatePlanRequest"> & {
  * Use `create(UpdatePlanRequestSchema)` to create a new message.
  */
 export const UpdatePlanRequestSchema: GenMessage<UpdatePlanRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 8);
+  messageDesc(file_mottainai_v1_plan, 9);
 
 /**
  * @generated from message mottainai.v1.UpdatePlanResponse
@@ -254,7 +353,7 @@ export type UpdatePlanResponse = Message<"mottainai.v1.UpdatePlanResponse"> & {
  * Use `create(UpdatePlanResponseSchema)` to create a new message.
  */
 export const UpdatePlanResponseSchema: GenMessage<UpdatePlanResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 9);
+  messageDesc(file_mottainai_v1_plan, 10);
 
 /**
  * @generated from message mottainai.v1.DeletePlanRequest
@@ -271,7 +370,7 @@ export type DeletePlanRequest = Message<"mottainai.v1.DeletePlanRequest"> & {
  * Use `create(DeletePlanRequestSchema)` to create a new message.
  */
 export const DeletePlanRequestSchema: GenMessage<DeletePlanRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 10);
+  messageDesc(file_mottainai_v1_plan, 11);
 
 /**
  * @generated from message mottainai.v1.DeletePlanResponse
@@ -284,7 +383,178 @@ export type DeletePlanResponse = Message<"mottainai.v1.DeletePlanResponse"> & {
  * Use `create(DeletePlanResponseSchema)` to create a new message.
  */
 export const DeletePlanResponseSchema: GenMessage<DeletePlanResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_plan, 11);
+  messageDesc(file_mottainai_v1_plan, 12);
+
+/**
+ * @generated from message mottainai.v1.PausePlanRequest
+ */
+export type PausePlanRequest = Message<"mottainai.v1.PausePlanRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message mottainai.v1.PausePlanRequest.
+ * Use `create(PausePlanRequestSchema)` to create a new message.
+ */
+export const PausePlanRequestSchema: GenMessage<PausePlanRequest> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 13);
+
+/**
+ * @generated from message mottainai.v1.PausePlanResponse
+ */
+export type PausePlanResponse = Message<"mottainai.v1.PausePlanResponse"> & {
+  /**
+   * @generated from field: mottainai.v1.Plan plan = 1;
+   */
+  plan?: Plan | undefined;
+};
+
+/**
+ * Describes the message mottainai.v1.PausePlanResponse.
+ * Use `create(PausePlanResponseSchema)` to create a new message.
+ */
+export const PausePlanResponseSchema: GenMessage<PausePlanResponse> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 14);
+
+/**
+ * @generated from message mottainai.v1.ResumePlanRequest
+ */
+export type ResumePlanRequest = Message<"mottainai.v1.ResumePlanRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message mottainai.v1.ResumePlanRequest.
+ * Use `create(ResumePlanRequestSchema)` to create a new message.
+ */
+export const ResumePlanRequestSchema: GenMessage<ResumePlanRequest> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 15);
+
+/**
+ * @generated from message mottainai.v1.ResumePlanResponse
+ */
+export type ResumePlanResponse = Message<"mottainai.v1.ResumePlanResponse"> & {
+  /**
+   * @generated from field: mottainai.v1.Plan plan = 1;
+   */
+  plan?: Plan | undefined;
+};
+
+/**
+ * Describes the message mottainai.v1.ResumePlanResponse.
+ * Use `create(ResumePlanResponseSchema)` to create a new message.
+ */
+export const ResumePlanResponseSchema: GenMessage<ResumePlanResponse> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 16);
+
+/**
+ * @generated from message mottainai.v1.RunPlanRequest
+ */
+export type RunPlanRequest = Message<"mottainai.v1.RunPlanRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message mottainai.v1.RunPlanRequest.
+ * Use `create(RunPlanRequestSchema)` to create a new message.
+ */
+export const RunPlanRequestSchema: GenMessage<RunPlanRequest> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 17);
+
+/**
+ * @generated from message mottainai.v1.RunPlanResponse
+ */
+export type RunPlanResponse = Message<"mottainai.v1.RunPlanResponse"> & {
+  /**
+   * @generated from field: mottainai.v1.Plan plan = 1;
+   */
+  plan?: Plan | undefined;
+
+  /**
+   * The firing RunPlan made.
+   *
+   * @generated from field: mottainai.v1.PlanRun run = 2;
+   */
+  run?: PlanRun | undefined;
+};
+
+/**
+ * Describes the message mottainai.v1.RunPlanResponse.
+ * Use `create(RunPlanResponseSchema)` to create a new message.
+ */
+export const RunPlanResponseSchema: GenMessage<RunPlanResponse> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_plan, 18);
+
+/**
+ * CatchUp says what a plan fires for the occurrences it missed while no server ran.
+ *
+ * @generated from enum mottainai.v1.CatchUp
+ */
+export enum CatchUp {
+  /**
+   * CATCH_UP_UNSPECIFIED is read as CATCH_UP_SKIP.
+   *
+   * @generated from enum value: CATCH_UP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CATCH_UP_SKIP fires nothing for the gap and waits for the next occurrence.
+   *
+   * @generated from enum value: CATCH_UP_SKIP = 1;
+   */
+  SKIP = 1,
+
+  /**
+   * CATCH_UP_ONCE fires one run for the whole gap (its scheduled time the latest missed one).
+   *
+   * @generated from enum value: CATCH_UP_ONCE = 2;
+   */
+  ONCE = 2,
+}
+
+/**
+ * Describes the enum mottainai.v1.CatchUp.
+ */
+export const CatchUpSchema: GenEnum<CatchUp> = /*@__PURE__*/
+  enumDesc(file_mottainai_v1_plan, 0);
+
+/**
+ * PlanRunKind is what a firing created.
+ *
+ * @generated from enum mottainai.v1.PlanRunKind
+ */
+export enum PlanRunKind {
+  /**
+   * @generated from enum value: PLAN_RUN_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PLAN_RUN_KIND_TASK = 1;
+   */
+  TASK = 1,
+
+  /**
+   * @generated from enum value: PLAN_RUN_KIND_PIPELINE = 2;
+   */
+  PIPELINE = 2,
+}
+
+/**
+ * Describes the enum mottainai.v1.PlanRunKind.
+ */
+export const PlanRunKindSchema: GenEnum<PlanRunKind> = /*@__PURE__*/
+  enumDesc(file_mottainai_v1_plan, 1);
 
 /**
  * PlanService schedules tasks and pipelines on a cron. Firing is claimed in the database, so
@@ -332,6 +602,36 @@ export const PlanService: GenService<{
     methodKind: "unary";
     input: typeof DeletePlanRequestSchema;
     output: typeof DeletePlanResponseSchema;
+  },
+  /**
+   * PausePlan stops the plan firing until ResumePlan; RunPlan still fires it.
+   *
+   * @generated from rpc mottainai.v1.PlanService.PausePlan
+   */
+  pausePlan: {
+    methodKind: "unary";
+    input: typeof PausePlanRequestSchema;
+    output: typeof PausePlanResponseSchema;
+  },
+  /**
+   * ResumePlan fires the plan again from its next occurrence after now (the paused gap is skipped).
+   *
+   * @generated from rpc mottainai.v1.PlanService.ResumePlan
+   */
+  resumePlan: {
+    methodKind: "unary";
+    input: typeof ResumePlanRequestSchema;
+    output: typeof ResumePlanResponseSchema;
+  },
+  /**
+   * RunPlan fires the plan now, outside its schedule, whether paused or not.
+   *
+   * @generated from rpc mottainai.v1.PlanService.RunPlan
+   */
+  runPlan: {
+    methodKind: "unary";
+    input: typeof RunPlanRequestSchema;
+    output: typeof RunPlanResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mottainai_v1_plan, 0);
