@@ -1,0 +1,29 @@
+import { createLxdClient, DEFAULT_LXD_SOCKET, type LxdClient } from "./lxd-client.js";
+
+/** The image scripts/ci/start-lxd.sh imports: busybox only, no bash. */
+export const TEST_LXD_IMAGE = "mottainai-test-busybox";
+
+/**
+ * A client of the test LXD at `socketPath`, or undefined when no LXD answers or TEST_LXD_IMAGE
+ * is missing, so that a developer's run skips (emitting `mottainai:test-skip` with what to
+ * start). With `ci` (the test passes `process.env.CI`) that throws instead: CI must run these
+ * tests (DESIGN §8).
+ */
+export async function requireLxd(ci: boolean, socketPath = DEFAULT_LXD_SOCKET): Promise<LxdClient | undefined> {
+  const client = createLxdClient({ socketPath });
+  let problem: string | undefined;
+  try {
+    await client.request("GET", "/1.0");
+    try {
+      await client.request("GET", `/1.0/images/aliases/${TEST_LXD_IMAGE}`);
+    } catch {
+      problem = `the test image ${TEST_LXD_IMAGE} is missing (run scripts/ci/start-lxd.sh)`;
+    }
+  } catch (err) {
+    problem = `no LXD answers on ${socketPath} (${(err as Error).message}; run scripts/ci/start-lxd.sh)`;
+  }
+  if (problem === undefined) return client;
+  if (ci) throw new Error(`lxd tests cannot run in CI: ${problem}`);
+  (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "lxd", problem);
+  return undefined;
+}
