@@ -32,4 +32,4 @@ export {
   type LxdInstanceSettings,
   type LxdPolicy,
 } from "./lxd-policy.js";
-export { requireLxd, TEST_LXD_IMAGE } from "./require-lxd.js";
+export { lxdInstancesWithPrefix, requireLxd, TEST_LXD_IMAGE } from "./require-lxd.js";

@@ -5,13 +5,7 @@ import { describeExecutorConformance } from "../executor-conformance.js";
 import type { ExecutorFactory } from "../executor.js";
 import type { LxdClient } from "./lxd-client.js";
 import { createLxdExecutor, lxdContainerPrefix } from "./lxd-executor.js";
-import { requireLxd, TEST_LXD_IMAGE } from "./require-lxd.js";
-
-/** Names of the instances on `client` whose name starts with `prefix`. */
-export async function lxdInstancesWithPrefix(client: LxdClient, prefix: string): Promise<string[]> {
-  const urls = await client.request<string[]>("GET", "/1.0/instances");
-  return urls.map((url) => decodeURIComponent(url.split("/").pop() ?? "")).filter((n) => n.startsWith(prefix));
-}
+import { lxdInstancesWithPrefix, requireLxd, TEST_LXD_IMAGE } from "./require-lxd.js";
 
 describe("lxd executor (real LXD)", function () {
   let client: LxdClient;

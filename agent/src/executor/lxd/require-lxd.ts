@@ -27,3 +27,9 @@ export async function requireLxd(ci: boolean, socketPath = DEFAULT_LXD_SOCKET): 
   (process as NodeJS.EventEmitter).emit("mottainai:test-skip", "lxd", problem);
   return undefined;
 }
+
+/** For tests: names of the instances on `client` whose name starts with `prefix`. */
+export async function lxdInstancesWithPrefix(client: LxdClient, prefix: string): Promise<string[]> {
+  const urls = await client.request<string[]>("GET", "/1.0/instances");
+  return urls.map((url) => decodeURIComponent(url.split("/").pop() ?? "")).filter((n) => n.startsWith(prefix));
+}
