@@ -336,6 +336,7 @@ export function createLxdExecutor(input: ExecutorInput, options: LxdExecutorOpti
       } catch (err) {
         throw new Error(`cannot create the container of image "${image}": ${errorMessage(err)}`, { cause: err });
       }
+      input.logger.debug({ container: name, image }, "container created");
       if (cancelled) return;
       try {
         await client.operation("PUT", `${instancePath}/state`, { action: "start", timeout: 30 });
@@ -368,6 +369,7 @@ export function createLxdExecutor(input: ExecutorInput, options: LxdExecutorOpti
       started = true;
       const exec = running;
       exited = exec.done.then((code): ExecutorResult => {
+        input.logger.debug({ container: name, code }, "script ended");
         if (cancelled) {
           const signal = code > 128 ? signalName(code) : undefined;
           return signal !== undefined ? { exitCode: null, signal } : { exitCode: null, signal: "SIGKILL" };
