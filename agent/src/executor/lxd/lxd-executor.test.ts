@@ -103,6 +103,13 @@ describe("lxd executor specifics (real LXD)", function () {
     await e.destroy();
   });
 
+  it("takes a fingerprint prefix as the image", async () => {
+    const { target } = await client.request<{ target: string }>("GET", `/1.0/images/aliases/${TEST_LXD_IMAGE}`);
+    const { executor: e, output } = executor({ script: ["echo by fingerprint"], image: target.slice(0, 12) });
+    assert.equal(await run(e), 0);
+    assert.equal(output(), "by fingerprint\n");
+  });
+
   it("creates the container with the task's limits and nesting when allowed, and records the task", async () => {
     const { executor: e, taskId } = executor(
       { script: ["true"], environment: ["CPU=1", "RAM=64m", "LXD_NESTING=true"] },
