@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
+import type { Writable } from "node:stream";
 import { WebSocket, type ClientOptions } from "ws";
 
 /** Debian's lxd 5.0 unix socket; snap installs use /var/snap/lxd/common/lxd/unix.socket. */
@@ -50,8 +51,13 @@ export interface LxdExecRequest {
   cwd?: string;
   /** Bytes fed to stdin, then end of file. Default none: stdin is at end of file at once. */
   stdin?: AsyncIterable<Buffer>;
-  /** Each stdout chunk in order. */
-  onStdout(chunk: Buffer): void;
+  /** Each stdout chunk in order (ignored when `stdoutSink` is given). */
+  onStdout?(chunk: Buffer): void;
+  /**
+   * A stream that receives stdout instead, with backpressure: reading from LXD pauses while
+   * the sink is full. It is not ended (the caller ends it once `done` resolved).
+   */
+  stdoutSink?: Writable;
   /** Each stderr chunk in order. Default: dropped. */
   onStderr?(chunk: Buffer): void;
 }
@@ -171,7 +177,7 @@ export function createLxdClient(endpoint: LxdEndpoint = {}): LxdClient {
     });
 
   /** Resolves when `ws` delivered its last chunk: LXD ends a stream with an empty text message or a close. */
-  const drain = (ws: WebSocket, onChunk: (chunk: Buffer) => void): Promise<void> =>
+  const drain = (ws: WebSocket, onChunk: (chunk: Buffer) => void, sink?: Writable): Promise<void> =>
     new Promise((resolveDrain) => {
       let ended = false;
       const end = (): void => {
@@ -186,10 +192,23 @@ export function createLxdClient(endpoint: LxdEndpoint = {}): LxdClient {
           ws.close();
           return;
         }
-        if (data.length > 0) onChunk(data);
+        if (data.length === 0) return;
+        if (!sink) onChunk(data);
+        else if (sink.destroyed || sink.writableEnded) return;
+        else if (!sink.write(data)) {
+          ws.pause();
+          const go = (): void => {
+            sink.off("drain", go);
+            sink.off("close", go);
+            ws.resume();
+          };
+          sink.on("drain", go);
+          sink.on("close", go);
+        }
       });
       ws.once("close", end);
       ws.once("error", end);
+      sink?.on("error", () => undefined);
     });
 
   const sendAll = async (ws: WebSocket, source: AsyncIterable<Buffer> | undefined): Promise<void> => {
@@ -246,7 +265,10 @@ export function createLxdClient(endpoint: LxdEndpoint = {}): LxdClient {
         throw err;
       }
       const [control, stdin, stdout, stderr] = sockets as [WebSocket, WebSocket, WebSocket, WebSocket];
-      const outputs = Promise.all([drain(stdout, req.onStdout), drain(stderr, req.onStderr ?? (() => undefined))]);
+      const outputs = Promise.all([
+        drain(stdout, req.onStdout ?? (() => undefined), req.stdoutSink),
+        drain(stderr, req.onStderr ?? (() => undefined)),
+      ]);
       control.on("message", () => undefined);
       control.once("error", () => undefined);
       stdin.on("message", () => undefined);

@@ -1,7 +1,9 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { TaskSpecSchema } from "@mottainai/proto";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,6 +157,44 @@ describe("lxd executor specifics (real LXD)", function () {
     assert.ok(artefactDir);
     assert.equal(await readFile(join(artefactDir, "made.txt"), "utf8"), "made\n");
     assert.equal(existsSync(join(artefactDir, "input.txt")), false);
+    await e.destroy();
+  });
+
+  it("checks out source at commit on the agent and runs the script in the checkout inside the container", async () => {
+    const repo = join(root, "repo");
+    mkdirSync(repo);
+    const git = (...args: string[]): string =>
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+      }).trim();
+    git("init", "--quiet");
+    writeFileSync(join(repo, "file.txt"), "first\n");
+    git("add", "file.txt");
+    git("commit", "--quiet", "-m", "first");
+    const first = git("rev-parse", "HEAD");
+    writeFileSync(join(repo, "file.txt"), "second\n");
+    git("commit", "--quiet", "-am", "second");
+    const { executor: e, output } = executor({ source: repo, commit: first, script: ["cat file.txt", "pwd"] });
+    assert.equal(await run(e), 0);
+    assert.equal(output(), "first\n/mottainai/workspace\n");
+  });
+
+  it("pulls 16 MiB of artefacts out intact", async () => {
+    const { executor: e, output } = executor({
+      script: [
+        'head -c 16777216 /dev/urandom > "$MOTTAINAI_ARTEFACT_PATH/big.bin"',
+        'sha256sum "$MOTTAINAI_ARTEFACT_PATH/big.bin" | cut -c1-64',
+      ],
+    });
+    await e.prepare();
+    await e.start();
+    assert.equal((await e.wait()).exitCode, 0);
+    const { artefactDir } = await e.collect();
+    assert.ok(artefactDir);
+    const bytes = await readFile(join(artefactDir, "big.bin"));
+    assert.equal(bytes.length, 16 * 1024 * 1024);
+    assert.equal(`${createHash("sha256").update(bytes).digest("hex")}\n`, output());
     await e.destroy();
   });
 

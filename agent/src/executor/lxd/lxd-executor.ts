@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { posix, resolve, sep } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, type Writable } from "node:stream";
 import { processGroupRecordFile } from "../../orphan-reaper.js";
 import { agentLabelFor } from "../docker-executor.js";
 import type { Executor, ExecutorCollection, ExecutorInput, ExecutorResult } from "../executor.js";
@@ -173,14 +173,14 @@ export function createLxdExecutor(input: ExecutorInput, options: LxdExecutorOpti
   /** Runs a helper command in the container; resolves with its exit code and what it printed. */
   const helper = async (
     command: string,
-    opts: { stdin?: AsyncIterable<Buffer>; onStdout?: (chunk: Buffer) => void } = {},
+    opts: { stdin?: AsyncIterable<Buffer>; stdoutSink?: Writable } = {},
   ): Promise<{ code: number; text: string }> => {
     const messages: Buffer[] = [];
     const exec = await client.exec(name, {
       command: ["/bin/sh", "-c", command],
       environment: { PATH: DEFAULT_PATH, HOME: "/root", LANG: "C.UTF-8" },
       ...(opts.stdin ? { stdin: opts.stdin } : {}),
-      onStdout: opts.onStdout ?? ((chunk) => messages.push(chunk)),
+      ...(opts.stdoutSink ? { stdoutSink: opts.stdoutSink } : { onStdout: (chunk: Buffer) => messages.push(chunk) }),
       onStderr: (chunk) => messages.push(chunk),
     });
     const code = await exec.done;
@@ -247,7 +247,7 @@ export function createLxdExecutor(input: ExecutorInput, options: LxdExecutorOpti
       let result: { code: number; text: string };
       try {
         result = await helper(`[ -d ${dir} ] || exit ${NO_ARTEFACTS}; cd ${dir} && exec tar -c -f - .`, {
-          onStdout: (chunk) => tar.write(chunk),
+          stdoutSink: tar,
         });
       } finally {
         tar.end();
