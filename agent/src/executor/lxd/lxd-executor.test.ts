@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { Executor, ExecutorInput } from "../executor.js";
-import { LxdError, type LxdClient } from "./lxd-client.js";
+import { createLxdClient, LxdError, type LxdClient } from "./lxd-client.js";
 import { removeLeftoverLxdContainers } from "./lxd-cleanup.js";
 import {
   createLxdExecutor,
@@ -263,5 +263,52 @@ describe("lxd executor specifics (real LXD)", function () {
     } finally {
       await client.operation("DELETE", `/1.0/instances/${other}`).catch(() => undefined);
     }
+  });
+});
+
+describe("lxd executor checks before it talks to LXD", () => {
+  const unreachable = createLxdClient({ socketPath: "/nonexistent/lxd.socket" });
+  const prepare = (init: MessageInitShape<typeof TaskSpecSchema>, options: Partial<LxdExecutorOptions> = {}) => {
+    const root = mkdtempSync(join(tmpdir(), "mottainai-lxd-checks-"));
+    const e = createLxdExecutor(
+      {
+        taskId: "checks",
+        attempt: 1,
+        spec: create(TaskSpecSchema, { type: "lxd", script: ["true"], ...init }),
+        environment: {},
+        workspaceRoot: join(root, "work"),
+        onOutput: () => undefined,
+        logger,
+      },
+      { client: unreachable, agentLabel: "checks", ...options },
+    );
+    return e.prepare().finally(async () => {
+      await e.destroy();
+      rmSync(root, { recursive: true, force: true });
+    });
+  };
+
+  it("needs an image", async () => {
+    await assert.rejects(prepare({ image: " " }), {
+      message: "image: an lxd task needs an image (an LXD image alias or fingerprint)",
+    });
+  });
+
+  it("names an image server the agent does not know", async () => {
+    await assert.rejects(prepare({ image: "images:debian/12" }, { remotes: { ours: { server: "https://images.example" } } }), {
+      message: 'image: "images:debian/12" names the image server "images", which this agent does not know (known: ours)',
+    });
+  });
+
+  it("refuses a bad directory before anything else", async () => {
+    await assert.rejects(prepare({ image: "x", directory: "../out" }), {
+      message: 'directory: must stay inside the workspace, got "../out"',
+    });
+  });
+
+  it("refuses an agent label that cannot be part of a container name", () => {
+    assert.throws(() => prepare({ image: "x" }, { agentLabel: "Not_Valid" }), {
+      message: 'lxd: the agent label "Not_Valid" must be 1-36 lowercase letters, digits or "-"',
+    });
   });
 });

@@ -59,7 +59,7 @@ describe("lxdInstanceSettings", () => {
         bind0: { type: "disk", source: `${dir}/cache`, path: "/cache" },
         bind1: { type: "disk", source: dir, path: "/src", readonly: "true" },
       });
-      await refuses({}, [], "binds[0]: /etc is not under an allowed bind path (allowed: none)", ["/etc:/etc"]);
+      await refuses({}, [], "binds[0]: /etc is not under an allowed bind path (allowed: none) (--lxd-bind-allow)", ["/etc:/etc"]);
       await refuses({ bindAllow: [dir] }, [], 'binds[0]: expected host:container[:ro|rw], got "nocolon"', ["nocolon"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

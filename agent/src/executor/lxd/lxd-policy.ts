@@ -119,7 +119,13 @@ export async function lxdInstanceSettings(
   }
 
   const devices: Record<string, Record<string, string>> = {};
-  const binds = await checkBinds({ ...DEFAULT_DOCKER_POLICY, bindAllow: policy.bindAllow }, spec.binds);
+  let binds: string[];
+  try {
+    binds = await checkBinds({ ...DEFAULT_DOCKER_POLICY, bindAllow: policy.bindAllow }, spec.binds);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw /not under an allowed bind path/.test(message) ? new Error(`${message} (--lxd-bind-allow)`) : err;
+  }
   for (const [i, bind] of binds.entries()) {
     const [source = "", path = "", mode] = bind.split(":");
     devices[`bind${i}`] = { type: "disk", source, path, ...(mode === "ro" ? { readonly: "true" } : {}) };
