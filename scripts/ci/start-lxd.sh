@@ -90,6 +90,6 @@ lxc image import "$work/image.tar.gz" --alias "$image" >/dev/null
 echo "imported $image"
 name=mottainai-start-lxd-check
 lxc delete --force "$name" >/dev/null 2>&1 || true
-lxc launch "$image" "$name" >/dev/null
-lxc exec "$name" -- sh -c 'echo "busybox container works"'
+lxc launch "$image" "$name" --quiet </dev/null >/dev/null
+lxc exec "$name" -- sh -c 'echo "busybox container works"' </dev/null
 lxc delete --force "$name" >/dev/null
