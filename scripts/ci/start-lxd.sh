@@ -4,7 +4,9 @@
 # it once with a preseed (a `dir` storage pool named default, no network: `networks: []`), and
 # imports the test image `mottainai-test-busybox` (a unified image: metadata.yaml + a rootfs of
 # busybox-static with its applets linked) unless it is there. Idempotent: a second run only
-# checks. Environment: LXD_LOG (default /var/log/lxd.log), LXD_WAIT_SECONDS (default 60),
+# checks. For the remote (https) client tests it also listens on 127.0.0.1:8443 and trusts a
+# client certificate it makes in $LXD_TLS_DIR (default /var/lib/mottainai-test/lxd-tls:
+# client.crt, client.key; the server's certificate is /var/lib/lxd/server.crt). Environment: LXD_LOG (default /var/log/lxd.log), LXD_WAIT_SECONDS (default 60),
 # REBUILD=1 re-imports the image.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ image=mottainai-test-busybox
 need=()
 command -v lxd >/dev/null || need+=(lxd)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -53,6 +56,23 @@ profiles:
       pool: default
       type: disk
 PRESEED
+fi
+
+tls=${LXD_TLS_DIR:-/var/lib/mottainai-test/lxd-tls}
+if [ -z "$(lxc config get core.https_address)" ]; then
+  echo "lxd listens on https://127.0.0.1:8443 (remote client tests)"
+  lxc config set core.https_address 127.0.0.1:8443
+fi
+if [ ! -s "$tls/client.crt" ] || [ ! -s "$tls/client.key" ]; then
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -days 3650 \
+    -subj /CN=mottainai-test-client -keyout "$tls/client.key" -out "$tls/client.crt" 2>/dev/null
+fi
+fingerprint=$(openssl x509 -in "$tls/client.crt" -outform der | sha256sum | cut -c1-64)
+if ! lxc query /1.0/certificates | grep -q "$fingerprint"; then
+  echo "lxd trusts the test client certificate $tls/client.crt"
+  lxc config trust add "$tls/client.crt"
 fi
 
 if [ "${REBUILD:-}" = 1 ]; then lxc image delete "$image" >/dev/null 2>&1 || true; fi

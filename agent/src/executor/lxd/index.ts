@@ -32,4 +32,11 @@ export {
   type LxdInstanceSettings,
   type LxdPolicy,
 } from "./lxd-policy.js";
-export { lxdInstancesWithPrefix, requireLxd, TEST_LXD_IMAGE } from "./require-lxd.js";
+export {
+  lxdInstancesWithPrefix,
+  requireLxd,
+  requireLxdRemote,
+  TEST_LXD_IMAGE,
+  TEST_LXD_TLS_DIR,
+  TEST_LXD_URL,
+} from "./require-lxd.js";
