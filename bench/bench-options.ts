@@ -10,6 +10,7 @@ export const BENCHMARK_NAMES = [
   "idle",
   "docker",
   "libvirt",
+  "lxd",
   "namespaces",
   "transfer",
   "stores",
@@ -57,6 +58,8 @@ export interface BenchOptions {
   dockerTasks: number;
   /** Sequential libvirt tasks (and bare `virsh create` boots) of the libvirt benchmark. Default 10, quick 3. */
   libvirtTasks: number;
+  /** Sequential lxd tasks (and `lxc launch`+`exec`+`delete` baselines) of the lxd benchmark. Default 10, quick 3. */
+  lxdTasks: number;
   /** Size of the file the transfer benchmark uploads and downloads, in bytes. Default 1 GiB, quick 256 MiB. */
   transferBytes: number;
   /** Rounds (cp, upload, download) per backend of the transfer benchmark; medians are reported. Default 3, quick 1. */
@@ -82,6 +85,7 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-window-ms N        (30000; quick 10000)
   --docker-tasks N          (20; quick 5; docker is skipped without a Docker engine unless named in --only)
   --libvirt-tasks N         (10; quick 3; libvirt is skipped without libvirtd unless named in --only)
+  --lxd-tasks N             (10; quick 3; lxd is skipped without LXD unless named in --only)
   --transfer-size SIZE      file of the transfer benchmark: bytes or with K, M, G, KiB, MiB, GiB (1GiB; quick 256MiB)
   --transfer-rounds N       (3; quick 1; Ceph is skipped with a note when its gateway does not answer)`;
 
@@ -110,6 +114,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     "idle-window-ms": "idleWindowMs",
     "docker-tasks": "dockerTasks",
     "libvirt-tasks": "libvirtTasks",
+    "lxd-tasks": "lxdTasks",
     "transfer-rounds": "transferRounds",
   } as const;
   let parsed;
@@ -153,6 +158,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     idleWindowMs: quick ? 10_000 : 30_000,
     dockerTasks: quick ? 5 : 20,
     libvirtTasks: quick ? 3 : 10,
+    lxdTasks: quick ? 3 : 10,
     transferBytes: (quick ? 256 : 1024) * 1024 * 1024,
     transferRounds: quick ? 1 : 3,
   };

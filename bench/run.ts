@@ -11,6 +11,7 @@ import { runDockerTask } from "./docker-task.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
 import { runLibvirtTask } from "./libvirt-task.js";
+import { runLxdTask } from "./lxd-task.js";
 import { runLogThroughput } from "./log-throughput.js";
 import { runNamespacePublish } from "./namespace-publish.js";
 import { runPipelineOverhead } from "./pipeline-overhead.js";
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   idle: runIdleAgents,
   docker: runDockerTask,
   libvirt: runLibvirtTask,
+  lxd: runLxdTask,
   namespaces: runNamespacePublish,
   transfer: runArtefactTransfer,
   stores: runStoreCompare,

@@ -33,6 +33,7 @@ import { AgentFatalError } from "./errors.js";
 import type { Executor, ExecutorFactory, ExecutorResult } from "./executor/executor.js";
 import type { DockerExecutorOptions } from "./executor/docker-executor.js";
 import type { LibvirtExecutorOptions } from "./executor/libvirt-executor.js";
+import type { LxdExecutorOptions } from "./executor/lxd/index.js";
 import { BUILTIN_EXECUTORS, createExecutorFactory } from "./executor/executor-factory.js";
 import { DEFAULT_PATH } from "./executor/host-executor.js";
 import { createLogBuffer, DEFAULT_LOG_MEMORY_LIMIT, type LogBuffer } from "./log-buffer.js";
@@ -89,6 +90,8 @@ export interface AgentOptions {
   docker?: DockerExecutorOptions;
   /** Options of the default libvirt executor (image directory, connection). Absent: no libvirt executor. */
   libvirt?: LibvirtExecutorOptions;
+  /** Options of the default lxd executor (LXD endpoint, policy). Absent: no lxd executor. */
+  lxd?: LxdExecutorOptions;
   /** Timers for heartbeats, flushes, timeouts and delays. Default the Node.js timers. */
   timers?: AgentTimers;
   /** Reconnect delays. Default 200 ms doubling to 10 s with full jitter. */
@@ -248,6 +251,7 @@ class AgentRunner implements Agent {
         path: options.path ?? DEFAULT_PATH,
         docker: options.docker,
         ...(options.libvirt ? { libvirt: options.libvirt } : {}),
+        ...(options.lxd ? { lxd: options.lxd } : {}),
       });
     this.maxUnacked = options.maxUnackedLogBytes ?? DEFAULT_MAX_UNACKED_LOG_BYTES;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;

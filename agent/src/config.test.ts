@@ -4,6 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadAgentConfig, type AgentConfig } from "./config.js";
 import { DEFAULT_DOCKER_POLICY } from "./executor/docker-policy.js";
+import { DEFAULT_LXD_POLICY } from "./executor/lxd/lxd-policy.js";
+
+const DEFAULT_LXD_CONFIG = {
+  endpoint: { socketPath: "/var/lib/lxd/unix.socket" },
+  remotes: {},
+  policy: { ...DEFAULT_LXD_POLICY, bindAllow: [], profiles: ["default"] },
+};
 
 describe("loadAgentConfig", () => {
   let dir: string;
@@ -44,6 +51,7 @@ describe("loadAgentConfig", () => {
       logLevel: "info",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
       libvirt: { uri: "qemu:///system" },
+      lxd: DEFAULT_LXD_CONFIG,
     });
   });
 
@@ -92,6 +100,7 @@ describe("loadAgentConfig", () => {
       logLevel: "debug",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
       libvirt: { uri: "qemu:///system" },
+      lxd: DEFAULT_LXD_CONFIG,
     });
   });
 
@@ -150,6 +159,7 @@ describe("loadAgentConfig", () => {
       logLevel: "error",
       dockerPolicy: { ...DEFAULT_DOCKER_POLICY },
       libvirt: { uri: "qemu:///system" },
+      lxd: DEFAULT_LXD_CONFIG,
     });
     assert.deepEqual(load([], { MOTTAINAI_AGENT_CONFIG: path }).queues, c.queues);
     assert.deepEqual(load(["--config", file('queue: ["a:1", b]\nlabel: ["x=1"]\n')]).queues, [
@@ -197,7 +207,7 @@ describe("loadAgentConfig", () => {
     fails(["--queue", "general:0"], /^--queue: expected NAME:SLOTS/);
     fails(["--queue", "a:1", "--queue", "a:2"], '--queue: queue "a" is given twice');
     fails(["--label", "novalue"], '--label: expected KEY=VALUE, got "novalue"');
-    fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker, libvirt)');
+    fails(["--executor", "podman"], '--executor: unknown executor "podman" (this agent has: host, fake, docker, libvirt, lxd)');
     fails(
       ["--docker-host", "docker.example:2375"],
       /^--docker-host: expected unix:\/\/\/path\/to\/docker.sock or tcp:\/\/host:port/,
@@ -392,6 +402,77 @@ describe("loadAgentConfig", () => {
         ["--libvirt-default-cpus", "3", "--libvirt-max-cpus", "2"],
         "--libvirt-default-cpus: 3 is above the maximum of 2 (--libvirt-max-cpus)",
       );
+    });
+  });
+
+  describe("lxd executor settings", () => {
+    it("reads flags, environment and file", () => {
+      const c = load(
+        [
+          "--executor",
+          "lxd",
+          "--lxd-socket",
+          "lxd.sock",
+          "--lxd-allow-privileged",
+          "--lxd-max-cpus",
+          "4",
+          "--lxd-max-memory",
+          "2g",
+          "--lxd-profile",
+          "default",
+          "--lxd-profile",
+          "ci",
+          "--lxd-remote",
+          "images=https://images.example.org",
+        ],
+        { MOTTAINAI_AGENT_LXD_ALLOW_NESTING: "true", MOTTAINAI_AGENT_LXD_BIND_ALLOW: "/srv/cache,/srv/src" },
+      );
+      assert.deepEqual(c.executors, ["lxd"]);
+      assert.deepEqual(c.lxd, {
+        endpoint: { socketPath: join(dir, "lxd.sock") },
+        remotes: { images: { server: "https://images.example.org" } },
+        policy: {
+          allowPrivileged: true,
+          allowNesting: true,
+          bindAllow: ["/srv/cache", "/srv/src"],
+          profiles: ["default", "ci"],
+          maxCpus: 4,
+          maxMemory: 2 * 1024 ** 3,
+        },
+      });
+      const path = file("executors: [lxd]\nlxd_default_cpus: 0.5\nlxd_default_memory: 256m\nlxd_allow_nesting: false\n");
+      assert.deepEqual(load(["--config", path]).lxd.policy, {
+        ...DEFAULT_LXD_CONFIG.policy,
+        defaultCpus: 0.5,
+        defaultMemory: 256 * 1024 ** 2,
+      });
+    });
+
+    it("reads a remote LXD's client certificate files", () => {
+      writeFileSync(join(dir, "client.crt"), "CERT");
+      writeFileSync(join(dir, "client.key"), "KEY");
+      const c = load(["--lxd-url", "https://lxd.example:8443", "--lxd-cert", "client.crt", "--lxd-key", "client.key"]);
+      assert.deepEqual(c.lxd.endpoint, { url: "https://lxd.example:8443", cert: "CERT", key: "KEY" });
+    });
+
+    it("names the setting of a bad value", () => {
+      fails(["--lxd-url", "http://lxd:8443"], '--lxd-url: expected https://host:port of a remote LXD, got "http://lxd:8443"');
+      fails(
+        ["--lxd-url", "https://lxd:8443"],
+        "--lxd-url: a remote LXD needs a trusted client certificate: give --lxd-cert and --lxd-key",
+      );
+      fails(["--lxd-cert", "c.pem"], "--lxd-cert: only used with --lxd-url");
+      fails(["--lxd-max-cpus", "many"], '--lxd-max-cpus: expected a positive number of cpus such as 2 or 0.5, got "many"');
+      fails(["--lxd-max-memory", "8m"], "--lxd-max-memory: 8m is below the minimum of 16m");
+      fails(
+        ["--lxd-default-cpus", "3", "--lxd-max-cpus", "2"],
+        "--lxd-default-cpus: 3 is above the maximum of 2 (--lxd-max-cpus)",
+      );
+      fails(["--lxd-remote", "images"], '--lxd-remote: expected NAME=https://URL of an image server, got "images"');
+      fails(["--lxd-bind-allow", "srv"], "--lxd-bind-allow: srv is not an absolute path");
+      fails([], 'MOTTAINAI_AGENT_LXD_ALLOW_PRIVILEGED: expected true or false, got "maybe"', {
+        MOTTAINAI_AGENT_LXD_ALLOW_PRIVILEGED: "maybe",
+      });
     });
   });
 });

@@ -15,6 +15,15 @@ import type { DockerImageCacheOptions } from "./executor/docker-image-cache.js";
 import { readDockerAuthFile, type DockerRegistryAuth } from "./executor/docker-registry-auth.js";
 import { EXECUTOR_KINDS } from "./executor/executor-factory.js";
 import { MIN_VM_MEMORY_MIB, parseMemoryMiB } from "./executor/libvirt-executor.js";
+import {
+  LXD_ENV,
+  LXD_OPTIONS,
+  LXD_USAGE,
+  loadLxdConfig,
+  type LxdBooleanKey,
+  type LxdConfig,
+  type LxdListKey,
+} from "./executor/lxd/lxd-config.js";
 
 /** A queue the agent serves and how many of its tasks may run at once. */
 export interface QueueConfig {
@@ -54,6 +63,8 @@ export interface AgentConfig {
   dockerRegistryAuth?: DockerRegistryAuth;
   /** The libvirt executor's settings (`--libvirt-*`). */
   libvirt: LibvirtConfig;
+  /** The lxd executor's settings (`--lxd-*`). */
+  lxd: LxdConfig;
   /** pino level. Default info. */
   logLevel: string;
 }
@@ -113,7 +124,7 @@ Runs tasks for a Mottainai server over one persistent stream.
   --libvirt-max-cpus N       most vCPUs a task may ask for (default: the host's cpus) MOTTAINAI_AGENT_LIBVIRT_MAX_CPUS
   --libvirt-default-memory SIZE memory of a VM whose task asks for none (RAM=; default 512m) MOTTAINAI_AGENT_LIBVIRT_DEFAULT_MEMORY
   --libvirt-max-memory SIZE  most memory a task may ask for, e.g. 4g (default: the host's) MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY
-  --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info) MOTTAINAI_AGENT_LOG_LEVEL
+${LXD_USAGE}  --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info) MOTTAINAI_AGENT_LOG_LEVEL
   --config FILE              YAML file with the same keys in snake_case            MOTTAINAI_AGENT_CONFIG
   --help                     show this text
 
@@ -151,12 +162,13 @@ const OPTIONS = {
   "libvirt-max-cpus": { type: "string" },
   "libvirt-default-memory": { type: "string" },
   "libvirt-max-memory": { type: "string" },
+  ...LXD_OPTIONS,
   "log-level": { type: "string" },
 } as const;
 
 type Key = Exclude<keyof typeof OPTIONS, "config">;
-type ListKey = "queue" | "label" | "executor" | "docker-cap-add" | "docker-cap-drop" | "docker-bind-allow";
-type BooleanKey = "docker-privileged";
+type ListKey = "queue" | "label" | "executor" | "docker-cap-add" | "docker-cap-drop" | "docker-bind-allow" | LxdListKey;
+type BooleanKey = "docker-privileged" | LxdBooleanKey;
 type ScalarKey = Exclude<Key, ListKey | BooleanKey>;
 
 const ENV: Partial<Record<Key, string>> = {
@@ -186,6 +198,7 @@ const ENV: Partial<Record<Key, string>> = {
   "libvirt-max-cpus": "MOTTAINAI_AGENT_LIBVIRT_MAX_CPUS",
   "libvirt-default-memory": "MOTTAINAI_AGENT_LIBVIRT_DEFAULT_MEMORY",
   "libvirt-max-memory": "MOTTAINAI_AGENT_LIBVIRT_MAX_MEMORY",
+  ...LXD_ENV,
 };
 
 const FILE_ALIASES: Partial<Record<ListKey, string>> = { queue: "queues", label: "labels", executor: "executors" };
@@ -414,6 +427,7 @@ export function loadAgentConfig(
   const dockerImageCache = loadDockerImageCache(scalar);
   const dockerRegistryAuth = loadDockerRegistryAuth(scalar);
   const libvirt = loadLibvirtConfig(scalar, executors.includes("libvirt"));
+  const lxd = loadLxdConfig(scalar, list, boolean, (message) => new ConfigError(message));
 
   return {
     servers,
@@ -427,6 +441,7 @@ export function loadAgentConfig(
     logLevel,
     dockerPolicy,
     libvirt,
+    lxd,
     ...(dockerHost !== undefined ? { dockerHost } : {}),
     ...(dockerImageCache !== undefined ? { dockerImageCache } : {}),
     ...(dockerRegistryAuth !== undefined ? { dockerRegistryAuth } : {}),

@@ -26,3 +26,11 @@ export { createLogBuffer, DEFAULT_LOG_MEMORY_LIMIT, type LogBuffer, type LogBuff
 export { systemTimers, type AgentTimers } from "./timers.js";
 export { bearerInterceptor, createServerTransport, type ServerTransport, type ServerTransportOptions } from "./transport.js";
 export { agentLabelFor } from "./executor/docker-executor.js";
+export {
+  createLxdClient,
+  lxdContainerPrefix,
+  lxdInstancesWithPrefix,
+  requireLxd,
+  TEST_LXD_IMAGE,
+  type LxdClient,
+} from "./executor/lxd/index.js";

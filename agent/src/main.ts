@@ -13,6 +13,7 @@ import { DEFAULT_PATH } from "./executor/host-executor.js";
 import { loadLibvirtBinding } from "./executor/libvirt-binding.js";
 import { removeLeftoverDomains } from "./executor/libvirt-cleanup.js";
 import { createLibvirtConnection, type LibvirtExecutorOptions } from "./executor/libvirt-executor.js";
+import { createLxdClient, removeLeftoverLxdContainers, type LxdExecutorOptions } from "./executor/lxd/index.js";
 import { createServerTransport } from "./transport.js";
 
 function agentVersion(): string {
@@ -126,6 +127,22 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  let lxd: LxdExecutorOptions | undefined;
+  if (config.executors.includes("lxd")) {
+    const client = createLxdClient(config.lxd.endpoint);
+    const agentLabel = agentLabelFor(config.stateDir);
+    lxd = { client, agentLabel, policy: config.lxd.policy, remotes: config.lxd.remotes };
+    logger.info({ lxd: client.endpoint, lxdPolicy: config.lxd.policy, lxdRemotes: config.lxd.remotes }, "lxd executor settings");
+    try {
+      await removeLeftoverLxdContainers(client, agentLabel, logger);
+    } catch (err) {
+      logger.fatal(
+        `lxd executor: cannot reach LXD at ${client.endpoint}: ${(err as Error).message} (start it, e.g. scripts/ci/start-lxd.sh)`,
+      );
+      return 1;
+    }
+  }
+
   // The node's own executors are checked before the server is contacted: a missing binding or
   // engine fails at once, even when the server is unreachable.
   const registration = createServerTransport({ servers: config.servers });
@@ -166,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
     path: process.env.PATH || DEFAULT_PATH,
     ...(docker ? { docker } : {}),
     ...(libvirt ? { libvirt } : {}),
+    ...(lxd ? { lxd } : {}),
   });
   running.agent = agent;
   try {
