@@ -25,6 +25,7 @@ import { bootstrapAdmin } from "./auth/bootstrap.js";
 import type { ServerConfig } from "./config.js";
 import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
+import { EventRetention } from "./events/event-retention.js";
 import { createGrpcAgentRoute } from "./http/grpc-agent-route.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
@@ -160,11 +161,19 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     beforeCollection: () => taskRetention.sweep(),
   });
   blobCollector.start();
+  const eventRetention = new EventRetention({
+    store: store.events,
+    retentionMs: config.eventRetentionMs,
+    maxCount: config.eventRetentionCount,
+    logger: logger.child({ component: "event-retention" }),
+  });
+  eventRetention.start();
   const stopBackground = async () => {
     await events.close();
     await tagMoves.close();
     await deliveryWorker.close();
     await blobCollector.close();
+    await eventRetention.close();
   };
 
   const connectHandler = connectNodeAdapter({
@@ -183,10 +192,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       );
       router.service(NodeService, createNodeService(store, scheduler, events));
       router.service(EventService, createEventService(store, events));
-      router.service(UserService, createUserService(store));
-      router.service(TokenService, createTokenService(store));
-      router.service(ArtefactService, createArtefactService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
-      router.service(StorageService, createStorageService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
+      router.service(UserService, createUserService(store, Date.now, events));
+      router.service(TokenService, createTokenService(store, Date.now, events));
+      router.service(ArtefactService, createArtefactService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
+      router.service(StorageService, createStorageService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
       router.service(
         NamespaceService,
         createNamespaceService({ store, blobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
