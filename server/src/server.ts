@@ -26,6 +26,7 @@ import type { ServerConfig } from "./config.js";
 import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
 import { EventRetention } from "./events/event-retention.js";
+import { registerReflection } from "./reflection/index.js";
 import { createGrpcAgentRoute } from "./http/grpc-agent-route.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
@@ -208,6 +209,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       for (const service of [PipelineService, PlanService, SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
+      registerReflection(router);
     },
   });
 
