@@ -13,6 +13,7 @@ export const BENCHMARK_NAMES = [
   "namespaces",
   "transfer",
   "stores",
+  "events",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */

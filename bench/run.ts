@@ -8,6 +8,7 @@ import { cleanupAll } from "./cleanup.js";
 import { runArtefactTransfer } from "./artefact-transfer.js";
 import { runDispatchLatency } from "./dispatch-latency.js";
 import { runDockerTask } from "./docker-task.js";
+import { runEventStream } from "./event-stream.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
 import { runLibvirtTask } from "./libvirt-task.js";
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   namespaces: runNamespacePublish,
   transfer: runArtefactTransfer,
   stores: runStoreCompare,
+  events: runEventStream,
 };
 
 async function main(): Promise<number> {
