@@ -14,6 +14,7 @@ export const BENCHMARK_NAMES = [
   "transfer",
   "stores",
   "events",
+  "subscribers",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */

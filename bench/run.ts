@@ -9,6 +9,7 @@ import { runArtefactTransfer } from "./artefact-transfer.js";
 import { runDispatchLatency } from "./dispatch-latency.js";
 import { runDockerTask } from "./docker-task.js";
 import { runEventStream } from "./event-stream.js";
+import { runEventSubscribers } from "./event-subscribers.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
 import { runLibvirtTask } from "./libvirt-task.js";
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   transfer: runArtefactTransfer,
   stores: runStoreCompare,
   events: runEventStream,
+  subscribers: runEventSubscribers,
 };
 
 async function main(): Promise<number> {

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { EventGapSchema, EventService, type EventFilter, type EventGap } from "@mottainai/proto";
+import { EventGapSchema, EventService, type Event, type EventFilter, type EventGap } from "@mottainai/proto";
 import { requireUser } from "../auth/principal.js";
 import { AsyncQueue } from "../async-queue.js";
 import { eventToProto } from "../convert/event-convert.js";
@@ -27,6 +27,13 @@ const filterSpec = (types: string[], f: EventFilter | undefined): EventFilterSpe
  * removed gets an EventGap first (Subscribe: one response; ListEvents: the gap field).
  */
 export function createEventService(store: Store, bus: EventBus): ServiceImpl<typeof EventService> {
+  // A live event reaches every subscriber as the same record: convert it once for all of them.
+  const converted = new WeakMap<EventRecord, Event>();
+  const toProto = (e: EventRecord): Event => {
+    let proto = converted.get(e);
+    if (!proto) converted.set(e, (proto = eventToProto(e)));
+    return proto;
+  };
   /** The gap between `from` and the oldest kept event, if any (none for from 0: "all that is kept"). */
   const gapAfter = async (from: number): Promise<EventGap | undefined> => {
     if (from === 0) return undefined;
@@ -76,7 +83,7 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
         for await (const e of live) {
           if (e.sequence <= last) continue;
           last = e.sequence;
-          if (await wanted(e)) yield { event: eventToProto(e) };
+          if (await wanted(e)) yield { event: toProto(e) };
         }
       } finally {
         unlisten();
