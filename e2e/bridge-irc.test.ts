@@ -5,7 +5,17 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { signature } from "@mottainai/bridge";
 import { NamespaceService, Role, TaskService, TokenService, UserService, Visibility } from "@mottainai/proto";
-import { adminClient, cleanupAll, cli, startCluster, tempDir, tokenClient, waitFor, type Cluster } from "./harness.js";
+import {
+  adminClient,
+  cleanupAll,
+  cli,
+  startCluster,
+  startServer,
+  tempDir,
+  tokenClient,
+  waitFor,
+  type Cluster,
+} from "./harness.js";
 import { ircReader, ngircdReady, startBridgeDaemon, startNgircd, stopChildren, type IrcReader } from "./bridge-harness.js";
 
 /** A local HTTP receiver answering with the statuses given in turn (then 200), recording requests. */
@@ -105,7 +115,11 @@ describe("mottainai-bridge daemon (server + agent + CLI + bridge processes)", fu
 
     it("loses and repeats nothing when the bridge is killed with SIGKILL mid-stream and restarted", async () => {
       const dir = bridgeDir();
-      const yaml = config(dir, ircNotifier(200), "  - filter: { types: [token.created] }\n    notify: [irc]");
+      const yaml = config(
+        dir,
+        `${ircNotifier(200)}\n    template: "{type} {subject}{attrs} #{sequence}"`,
+        "  - filter: { types: [token.created] }\n    notify: [irc]",
+      );
       const tokens = adminClient(cluster.server, TokenService);
       // Start after every existing event: the first run begins at 0 and replays everything kept.
       let bridge = startBridgeDaemon(yaml, dir);
@@ -121,9 +135,17 @@ describe("mottainai-bridge daemon (server + agent + CLI + bridge processes)", fu
         30_000,
         () => reader.lines.join("\n"),
       );
-      // Between two lines (flood interval 200 ms): the last line was confirmed and its cursor
-      // saved. Killed inside that window the bridge would post the line again (at-least-once).
-      await new Promise((r) => setTimeout(r, 100));
+      // Kill between two lines (flood interval 200 ms), once the last line's cursor is saved:
+      // killed after the line but before the save, the bridge would post it again
+      // (at-least-once, documented); that window is the fsync of the cursor file.
+      await waitFor(
+        () => {
+          const last = / #(\d+)$/.exec(reader.lines[reader.lines.length - 1] ?? "")?.[1];
+          return last !== undefined && readFileSafe(join(dir, "cursor.json")).includes(`"${last}"`);
+        },
+        10_000,
+        () => readFileSafe(join(dir, "cursor.json")),
+      );
       await bridge.kill("SIGKILL");
       const before = reader.lines.length;
       bridge = startBridgeDaemon(yaml, dir);
@@ -194,6 +216,49 @@ describe("mottainai-bridge daemon (server + agent + CLI + bridge processes)", fu
       assert.deepEqual([letter.notifier, letter.attempts, letter.error], ["broken", 2, "HTTP 500"]);
       ok.close();
       dead.close();
+    });
+  });
+
+  describe("server restarts", () => {
+    it("reconnects after the server is killed with SIGKILL and resumes without loss or repeats", async () => {
+      const hook = await receiver();
+      const dir = bridgeDir();
+      const bridge = startBridgeDaemon(
+        config(
+          dir,
+          `  hook:\n    type: webhook\n    url: ${hook.url}`,
+          "  - filter: { types: [token.created] }\n    notify: [hook]",
+        ),
+        dir,
+      );
+      const tokens = () => adminClient(cluster.server, TokenService);
+      await tokens().createToken({ name: "r-before" });
+      const seen = () =>
+        hook.requests.map(
+          (q) => (JSON.parse(q.body) as { event: { sequence: string; attributes: Record<string, string> } }).event,
+        );
+      await waitFor(
+        () => seen().some((e) => e.attributes.name === "r-before"),
+        20_000,
+        () => bridge.output.join("\n"),
+      );
+      cluster.server.child.kill("SIGKILL");
+      await cluster.server.exited;
+      cluster.server = await startServer({ dataDir: cluster.server.dataDir, port: cluster.server.port });
+      await tokens().createToken({ name: "r-after" });
+      await waitFor(
+        () => seen().some((e) => e.attributes.name === "r-after"),
+        30_000,
+        () => bridge.output.join("\n"),
+      );
+      await bridge.kill();
+      hook.close();
+      const sequences = seen().map((e) => Number(e.sequence));
+      assert.deepEqual(
+        sequences,
+        [...new Set(sequences)].sort((a, b) => a - b),
+        "in order, none twice",
+      );
     });
   });
 
