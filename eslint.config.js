@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "proto/src/gen/**"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", "proto/src/gen/**", "server/src/reflection/gen/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -16,6 +16,8 @@ export const BENCHMARK_NAMES = [
   "stores",
   "pipelines",
   "plans",
+  "events",
+  "subscribers",
 ] as const;
 
 /** One of BENCHMARK_NAMES. */

@@ -8,6 +8,8 @@ import { cleanupAll } from "./cleanup.js";
 import { runArtefactTransfer } from "./artefact-transfer.js";
 import { runDispatchLatency } from "./dispatch-latency.js";
 import { runDockerTask } from "./docker-task.js";
+import { runEventStream } from "./event-stream.js";
+import { runEventSubscribers } from "./event-subscribers.js";
 import { runFailover } from "./failover.js";
 import { runIdleAgents } from "./idle-agents.js";
 import { runLibvirtTask } from "./libvirt-task.js";
@@ -34,6 +36,8 @@ const BENCHMARKS: Record<BenchmarkName, (options: BenchOptions) => Promise<Bench
   stores: runStoreCompare,
   pipelines: runPipelineOverhead,
   plans: runPlanFiring,
+  events: runEventStream,
+  subscribers: runEventSubscribers,
 };
 
 async function main(): Promise<number> {

@@ -19,3 +19,4 @@ export { PROTOCOL_VERSION } from "./protocol-version.js";
 export * from "./spec/index.js";
 export * from "./task-types.js";
 export * from "./file-path.js";
+export * from "./event-types.js";

@@ -61,6 +61,13 @@ export interface ServerConfig {
    * right before each blob garbage collection (so every gcIntervalMs). 0 keeps every task. Default 0.
    */
   taskRetentionMs: number;
+  /**
+   * Events older than this are removed from the log (checked every 10 min); 0 keeps them by age.
+   * A subscriber resuming from a removed sequence receives a gap marker first. Default 7 days.
+   */
+  eventRetentionMs: number;
+  /** At most this many events are kept (the newest); 0 for no cap. Default 1,000,000. */
+  eventRetentionCount: number;
   /** Attempts of a namespace delivery before it fails. Default 8. */
   deliveryMaxAttempts: number;
   /** Delay after a delivery's first failed attempt; doubles after each, at most 1 h. Default 10 s. */
@@ -130,6 +137,8 @@ const OPTIONS = {
   "blob-retention": { type: "string" },
   "gc-interval": { type: "string" },
   "task-retention": { type: "string" },
+  "event-retention": { type: "string" },
+  "event-retention-count": { type: "string" },
   "delivery-attempts": { type: "string" },
   "delivery-backoff": { type: "string" },
   "delivery-timeout": { type: "string" },
@@ -163,6 +172,8 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "blob-retention": "MOTTAINAI_BLOB_RETENTION",
   "gc-interval": "MOTTAINAI_GC_INTERVAL",
   "task-retention": "MOTTAINAI_TASK_RETENTION",
+  "event-retention": "MOTTAINAI_EVENT_RETENTION",
+  "event-retention-count": "MOTTAINAI_EVENT_RETENTION_COUNT",
   "delivery-attempts": "MOTTAINAI_DELIVERY_ATTEMPTS",
   "delivery-backoff": "MOTTAINAI_DELIVERY_BACKOFF",
   "delivery-timeout": "MOTTAINAI_DELIVERY_TIMEOUT",
@@ -262,6 +273,8 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     blobRetentionMs: duration("blob-retention", 24 * 3_600_000, 0),
     gcIntervalMs: duration("gc-interval", 3_600_000, 0),
     taskRetentionMs: duration("task-retention", 0, 0),
+    eventRetentionMs: duration("event-retention", 7 * 86_400_000, 0),
+    eventRetentionCount: integer("event-retention-count", 1_000_000, 0),
     deliveryMaxAttempts: integer("delivery-attempts", 8, 1),
     deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),

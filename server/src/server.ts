@@ -25,6 +25,8 @@ import { bootstrapAdmin } from "./auth/bootstrap.js";
 import type { ServerConfig } from "./config.js";
 import { Scheduler } from "./dispatch/scheduler.js";
 import { EventBus } from "./events/event-bus.js";
+import { EventRetention } from "./events/event-retention.js";
+import { registerReflection } from "./reflection/index.js";
 import { createGrpcAgentRoute } from "./http/grpc-agent-route.js";
 import { listen, type Listener } from "./http/listener.js";
 import { TaskLogStore } from "./logs/task-log-store.js";
@@ -199,6 +201,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     lateGraceMs: config.planLateGraceMs,
   });
   await plans.start();
+  const eventRetention = new EventRetention({
+    store: store.events,
+    retentionMs: config.eventRetentionMs,
+    maxCount: config.eventRetentionCount,
+    logger: logger.child({ component: "event-retention" }),
+  });
+  eventRetention.start();
   const stopBackground = async () => {
     await plans.close();
     await advancer.close();
@@ -206,6 +215,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     await tagMoves.close();
     await deliveryWorker.close();
     await blobCollector.close();
+    await eventRetention.close();
   };
 
   const connectHandler = connectNodeAdapter({
@@ -224,10 +234,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       );
       router.service(NodeService, createNodeService(store, scheduler, events));
       router.service(EventService, createEventService(store, events));
-      router.service(UserService, createUserService(store));
-      router.service(TokenService, createTokenService(store));
-      router.service(ArtefactService, createArtefactService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
-      router.service(StorageService, createStorageService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
+      router.service(UserService, createUserService(store, Date.now, events));
+      router.service(TokenService, createTokenService(store, Date.now, events));
+      router.service(ArtefactService, createArtefactService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
+      router.service(StorageService, createStorageService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
       router.service(
         NamespaceService,
         createNamespaceService({ store, blobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
@@ -242,6 +252,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       for (const service of [SecretService, SettingService, WebhookService, StateService]) {
         router.service(service, {});
       }
+      registerReflection(router);
     },
   });
 

@@ -7,10 +7,13 @@ import { principalKey, type Principal } from "./principal.js";
 /**
  * RPCs that serve callers without a bearer token on purpose, as "service/method". The
  * NamespaceService reads are here so that public namespaces are readable anonymously; their
- * handlers enforce each namespace's visibility (auth/namespace-access.ts).
+ * handlers enforce each namespace's visibility (auth/namespace-access.ts). Server reflection
+ * serves the contract, which is public (the .proto files are in the repository).
  */
 const PUBLIC_METHODS = new Set([
   "mottainai.v1.NodeService/RegisterNode",
+  "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+  "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
   ...["GetNamespace", "ListNamespaces", "ListRevisions", "GetRevision", "DiffRevisions", "ListFiles", "DownloadFile"].map(
     (method) => `mottainai.v1.NamespaceService/${method}`,
   ),

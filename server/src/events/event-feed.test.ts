@@ -181,6 +181,12 @@ describe("EventBus on a shared log", () => {
       async lastSequence() {
         return Math.max(0, ...events.map((e) => e.sequence));
       },
+      async firstSequence() {
+        return Math.min(...events.map((e) => e.sequence));
+      },
+      async prune() {
+        return 0;
+      },
     };
     const shared = { logger, pollIntervalMs: 10, gapTimeoutMs: 10_000 };
     const a = new EventBus(store, Date.now, shared);

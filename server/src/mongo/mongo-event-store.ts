@@ -88,6 +88,24 @@ export class MongoEventStore implements EventStore {
     return () => stream.close().catch(() => undefined);
   }
 
+  async firstSequence(): Promise<number> {
+    const [first] = await this.events.find({}).sort({ _id: 1 }).limit(1).toArray();
+    return first?._id ?? 0;
+  }
+
+  async prune(olderThan: number, keepLast: number): Promise<number> {
+    const last = await this.lastSequence();
+    const [byTime] = await this.events
+      .find({ time: { $lt: olderThan } })
+      .sort({ _id: -1 })
+      .limit(1)
+      .toArray();
+    const byCount = keepLast > 0 ? last - keepLast : 0;
+    const through = Math.min(Math.max(byTime?._id ?? 0, byCount), last - 1);
+    if (through <= 0) return 0;
+    return (await this.events.deleteMany({ _id: { $lte: through } })).deletedCount;
+  }
+
   async lastSequence(): Promise<number> {
     const [last] = await this.events.find({}).sort({ _id: -1 }).limit(1).toArray();
     return last?._id ?? 0;

@@ -17,3 +17,13 @@ export const NAMESPACE_DELETED = "namespace.deleted";
  * namespace, no write right, …). Subject: the task id. Attributes: `namespace`, `task_id`, `error`.
  */
 export const NAMESPACE_PUBLISH_FAILED = "namespace.publish_failed";
+
+/** Event type of a new namespace; attributes `namespace`, `owner_id`, `visibility`. */
+export const NAMESPACE_CREATED = "namespace.created";
+
+/**
+ * Event type of a committed revision (any publish: upload, remove, task artefacts, clone),
+ * appended right before the tag_moved of its tag. Subject: the namespace name. Attributes:
+ * `namespace`, `owner_id`, `revision`, `tag`, `creator_id`, `message`.
+ */
+export const NAMESPACE_PUBLISHED = "namespace.published";

@@ -6,7 +6,7 @@ import type {
   NamespaceStore,
   NamespaceTagRecord,
 } from "../store/namespace-store.js";
-import { NAMESPACE_TAG_DELETED, NAMESPACE_TAG_MOVED } from "./namespace-events.js";
+import { NAMESPACE_PUBLISHED, NAMESPACE_TAG_DELETED, NAMESPACE_TAG_MOVED } from "./namespace-events.js";
 
 /** The tag reads and publishes use when none is named. */
 export const DEFAULT_TAG = "latest";
@@ -156,6 +156,15 @@ export class NamespacePublisher {
       for (let attempt = 1; attempt <= attempts; attempt++) {
         const { revision, previous } = await this.tryPublish(request);
         if (revision) {
+          const ns = await this.o.store.get(request.namespace);
+          await this.o.events.publish(NAMESPACE_PUBLISHED, request.namespace, undefined, {
+            namespace: request.namespace,
+            owner_id: ns?.ownerId ?? "",
+            revision: String(revision.number),
+            tag: request.tag || DEFAULT_TAG,
+            creator_id: request.creatorId,
+            message: request.message ?? "",
+          });
           await this.tagMoved(request.namespace, request.tag || DEFAULT_TAG, revision.number, previous);
           return revision;
         }

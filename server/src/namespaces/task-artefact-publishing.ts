@@ -80,7 +80,12 @@ export function createPublishOnSuccess(o: PublishOnSuccessOptions): (task: TaskR
       const note = `publishing artefacts to namespace ${namespace} failed: ${why}`;
       o.logger.warn({ taskId: task.id, namespace, err }, "publishing task artefacts failed");
       try {
-        await o.events.publish(NAMESPACE_PUBLISH_FAILED, task.id, undefined, { namespace, task_id: task.id, error: why });
+        await o.events.publish(NAMESPACE_PUBLISH_FAILED, task.id, undefined, {
+          namespace,
+          task_id: task.id,
+          owner_id: task.ownerId,
+          error: why,
+        });
       } catch (eventErr) {
         o.logger.error({ err: eventErr, taskId: task.id }, "could not record the publish failure event");
       }

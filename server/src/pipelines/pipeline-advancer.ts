@@ -272,6 +272,11 @@ export class PipelineAdvancer {
   }
 
   private async publish(type: string, p: PipelineRecord, members: MemberRecord[], attributes: Record<string, string> = {}) {
-    await this.o.events.publish(type, p.id, { kind: "pipeline", value: pipelineSnapshot(p, members) }, attributes);
+    await this.o.events.publish(
+      type,
+      p.id,
+      { kind: "pipeline", value: pipelineSnapshot(p, members) },
+      { owner_id: p.ownerId, ...attributes },
+    );
   }
 }

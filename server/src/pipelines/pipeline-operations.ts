@@ -26,7 +26,12 @@ const FINISHED: PipelineRecord["status"][] = ["done", "stopped"];
 
 async function publish(o: PipelineContext, type: string, p: PipelineRecord, attributes: Record<string, string> = {}) {
   const members = await o.store.pipelines.members(p.id);
-  await o.events.publish(type, p.id, { kind: "pipeline", value: pipelineSnapshot(p, members) }, attributes);
+  await o.events.publish(
+    type,
+    p.id,
+    { kind: "pipeline", value: pipelineSnapshot(p, members) },
+    { owner_id: p.ownerId, ...attributes },
+  );
 }
 
 /**
@@ -133,5 +138,5 @@ export async function deletePipeline(o: PipelineContext, p: PipelineRecord): Pro
     for (const t of removable) await removeTask(o, t.id, { pipeline_id: p.id });
     if (removable.length === 0 || tasks.length < 500) break;
   }
-  await o.events.publish("pipeline.deleted", p.id);
+  await o.events.publish("pipeline.deleted", p.id, undefined, { owner_id: p.ownerId });
 }

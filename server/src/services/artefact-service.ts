@@ -7,6 +7,7 @@ import type { BlobStore } from "../blob/blob-store.js";
 import { receiveUpload } from "../blob/receive-upload.js";
 import { readBlobChunks } from "../blob/send-blob.js";
 import { artefactToProto } from "../convert/file-convert.js";
+import type { EventBus } from "../events/event-bus.js";
 import type { Store } from "../store/store.js";
 
 /** Dependencies of the artefact service. */
@@ -15,6 +16,8 @@ export interface ArtefactServiceOptions {
   blobs: BlobStore;
   /** Largest accepted artefact (ServerConfig.maxUploadBytes). */
   maxUploadBytes: number;
+  /** Where artefact.uploaded events go; none when unset. */
+  events?: Pick<EventBus, "publish">;
   now?: () => number;
 }
 
@@ -65,6 +68,14 @@ export function createArtefactService(o: ArtefactServiceOptions): ServiceImpl<ty
         size: blob.size,
         sha256: blob.sha256,
         createTime: now(),
+      });
+      await o.events?.publish("artefact.uploaded", current.id, undefined, {
+        task_id: current.id,
+        owner_id: current.ownerId,
+        pipeline_id: current.pipelineId,
+        path,
+        size: String(blob.size),
+        sha256: blob.sha256,
       });
       return { artefact: artefactToProto(artefact) };
     },

@@ -15,7 +15,7 @@ import {
   visibilityFromProto,
 } from "../convert/namespace-convert.js";
 import type { EventBus } from "../events/event-bus.js";
-import { NAMESPACE_DELETED } from "../namespaces/namespace-events.js";
+import { NAMESPACE_CREATED, NAMESPACE_DELETED } from "../namespaces/namespace-events.js";
 import {
   DEFAULT_TAG,
   isRevisionRef,
@@ -151,6 +151,7 @@ export function createNamespaceService(o: NamespaceServiceOptions): ServiceImpl<
       if (!(await store.namespaces.create(ns))) {
         throw new ConnectError(`namespace ${name} already exists`, Code.AlreadyExists);
       }
+      await o.events.publish(NAMESPACE_CREATED, name, undefined, { namespace: name, owner_id: user.id, visibility });
       return { namespace: await view(ns) };
     },
 
@@ -189,7 +190,7 @@ export function createNamespaceService(o: NamespaceServiceOptions): ServiceImpl<
     async deleteNamespace(req, ctx) {
       const { ns } = await writableNamespace(store, principal(ctx), req.name);
       if (!(await store.namespaces.delete(ns.name))) throw new ConnectError(`namespace ${ns.name} not found`, Code.NotFound);
-      await o.events.publish(NAMESPACE_DELETED, ns.name, undefined, { namespace: ns.name });
+      await o.events.publish(NAMESPACE_DELETED, ns.name, undefined, { namespace: ns.name, owner_id: ns.ownerId });
       return {};
     },
 

@@ -8,6 +8,7 @@ import type { BlobStore } from "../blob/blob-store.js";
 import { receiveUpload } from "../blob/receive-upload.js";
 import { readBlobChunks } from "../blob/send-blob.js";
 import { storageFileToProto, storageToProto } from "../convert/file-convert.js";
+import type { EventBus } from "../events/event-bus.js";
 import type { Store } from "../store/store.js";
 import { StorageExistsError, type StorageRecord } from "../store/storage-store.js";
 
@@ -17,6 +18,8 @@ export interface StorageServiceOptions {
   blobs: BlobStore;
   /** Largest accepted file (ServerConfig.maxUploadBytes). */
   maxUploadBytes: number;
+  /** Where storage.* events go (EVENT_TYPES); none when unset. */
+  events?: Pick<EventBus, "publish">;
   now?: () => number;
 }
 
@@ -27,6 +30,9 @@ export interface StorageServiceOptions {
  */
 export function createStorageService(o: StorageServiceOptions): ServiceImpl<typeof StorageService> {
   const now = o.now ?? Date.now;
+  const publish = async (type: string, s: StorageRecord, extra: Record<string, string> = {}) => {
+    await o.events?.publish(type, s.id, undefined, { storage: s.name, owner_id: s.ownerId, ...extra });
+  };
 
   return {
     async createStorage(req, ctx) {
@@ -34,6 +40,7 @@ export function createStorageService(o: StorageServiceOptions): ServiceImpl<type
       const name = checkedName(req.name, "name");
       try {
         const storage = await o.store.storages.create({ id: newId(), name, ownerId: user.id, createTime: now() });
+        await publish("storage.created", storage);
         return { storage: storageToProto(storage) };
       } catch (err) {
         if (err instanceof StorageExistsError) throw new ConnectError(err.message, Code.AlreadyExists);
@@ -63,6 +70,7 @@ export function createStorageService(o: StorageServiceOptions): ServiceImpl<type
     async deleteStorage(req, ctx) {
       const storage = await writableStorage(o.store, ctx.values.get(principalKey), req.id);
       await o.store.storages.delete(storage.id);
+      await publish("storage.deleted", storage);
       return {};
     },
 
@@ -89,6 +97,7 @@ export function createStorageService(o: StorageServiceOptions): ServiceImpl<type
       if (!(await o.store.storages.putFile(file))) {
         throw new ConnectError(`storage ${target.name} was deleted during the upload`, Code.NotFound);
       }
+      await publish("storage.file_uploaded", target, { path, size: String(blob.size), sha256: blob.sha256 });
       return { file: storageFileToProto(file) };
     },
 
@@ -114,6 +123,7 @@ export function createStorageService(o: StorageServiceOptions): ServiceImpl<type
       if (req.paths.length === 0) throw new ConnectError("paths: at least one path is required", Code.InvalidArgument);
       const paths = req.paths.map((p, i) => checkedPath(p, `paths[${i}]`));
       await o.store.storages.removeFiles(storage.id, paths);
+      await publish("storage.files_removed", storage, { paths: paths.join(",") });
       return {};
     },
   };

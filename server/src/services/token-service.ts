@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { TokenSchema, TokenService } from "@mottainai/proto";
 import { requireUser } from "../auth/principal.js";
 import { generateSecret, hashSecret, newId } from "../auth/secrets.js";
+import type { EventBus } from "../events/event-bus.js";
 import type { Store } from "../store/store.js";
 import type { TokenRecord } from "../store/user-store.js";
 
@@ -19,7 +20,11 @@ const view = (t: TokenRecord) =>
   });
 
 /** TokenService: a user's own API tokens (admins see all). Secrets are shown once. */
-export function createTokenService(store: Store, now: () => number = Date.now): ServiceImpl<typeof TokenService> {
+export function createTokenService(
+  store: Store,
+  now: () => number = Date.now,
+  events?: Pick<EventBus, "publish">,
+): ServiceImpl<typeof TokenService> {
   return {
     async createToken(req, ctx) {
       const caller = requireUser(ctx);
@@ -43,6 +48,7 @@ export function createTokenService(store: Store, now: () => number = Date.now): 
         expireTime: req.expireTime ? timestampMs(req.expireTime) : 0,
       };
       await store.users.createToken(record);
+      await events?.publish("token.created", record.id, undefined, { owner_id: user.id, name: record.name });
       return { token: view(record), secret };
     },
     async listTokens(_req, ctx) {
@@ -54,6 +60,7 @@ export function createTokenService(store: Store, now: () => number = Date.now): 
       const token = (await store.users.listTokens(user.role === "admin" ? undefined : user.id)).find((t) => t.id === req.id);
       if (!token) throw new ConnectError(`token ${req.id} not found`, Code.NotFound);
       await store.users.deleteToken(token.id);
+      await events?.publish("token.deleted", token.id, undefined, { owner_id: token.userId, name: token.name });
       return {};
     },
   };

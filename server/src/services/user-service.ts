@@ -6,6 +6,7 @@ import { Role, UserSchema, UserService } from "@mottainai/proto";
 import { requireAdmin, requireUser } from "../auth/principal.js";
 import { hashPassword } from "../auth/password.js";
 import { newId } from "../auth/secrets.js";
+import type { EventBus } from "../events/event-bus.js";
 import type { Store } from "../store/store.js";
 import type { UserRecord, UserRole } from "../store/user-store.js";
 
@@ -25,7 +26,11 @@ export function userToProto(u: UserRecord) {
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** UserService: the current user; admins create and list users. Updates and deletion come later. */
-export function createUserService(store: Store, now: () => number = Date.now): Partial<ServiceImpl<typeof UserService>> {
+export function createUserService(
+  store: Store,
+  now: () => number = Date.now,
+  events?: Pick<EventBus, "publish">,
+): Partial<ServiceImpl<typeof UserService>> {
   return {
     async createUser(req, ctx) {
       requireAdmin(ctx);
@@ -46,6 +51,7 @@ export function createUserService(store: Store, now: () => number = Date.now): P
         createTime: now(),
       };
       await store.users.create(user);
+      await events?.publish("user.created", user.id, undefined, { name: user.name, role });
       return { user: userToProto(user) };
     },
     getCurrentUser(_req, ctx) {

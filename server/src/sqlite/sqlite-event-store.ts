@@ -13,6 +13,8 @@ interface EventRow {
   attributes: string;
 }
 
+const PRUNE_SLICE = 10_000;
+
 /** EventStore on SQLite: the AUTOINCREMENT key is the sequence. */
 export class SqliteEventStore implements EventStore {
   private readonly insert: Statement;
@@ -52,6 +54,27 @@ export class SqliteEventStore implements EventStore {
       payload: JSON.parse(row.payload),
       attributes: JSON.parse(row.attributes),
     }));
+  }
+
+  async firstSequence(): Promise<number> {
+    const row = prepared(this.db, "SELECT MIN(sequence) AS s FROM events").get() as { s: number | null };
+    return row.s ?? 0;
+  }
+
+  async prune(olderThan: number, keepLast: number): Promise<number> {
+    const last = await this.lastSequence();
+    const byTime = (
+      prepared(this.db, "SELECT MAX(sequence) AS s FROM events WHERE time < ?").get(olderThan) as { s: number | null }
+    ).s;
+    const byCount = keepLast > 0 ? last - keepLast : 0;
+    const through = Math.min(Math.max(byTime ?? 0, byCount), last - 1);
+    let removed = 0;
+    // In slices, so that appends are not held up behind one long delete.
+    for (let from = await this.firstSequence(); from > 0 && from <= through; from += PRUNE_SLICE) {
+      const upTo = Math.min(through, from + PRUNE_SLICE - 1);
+      removed += await this.writes.write(() => prepared(this.db, "DELETE FROM events WHERE sequence <= ?").run(upTo).changes);
+    }
+    return removed;
   }
 
   async lastSequence(): Promise<number> {

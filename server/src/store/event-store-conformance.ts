@@ -86,6 +86,25 @@ export function eventStoreConformance(factory: StoreFactory): void {
       assert.equal(await s.store.events.lastSequence(), Math.max(...sequences));
     });
 
+    it("prunes by age and by count, oldest first, never the newest event", async () => {
+      const appended: EventRecord[] = [];
+      for (let i = 1; i <= 10; i++) appended.push(await s.store.events.append(event(`e${i}`, "s", i * 100)));
+      assert.equal(await s.store.events.firstSequence(), appended[0]!.sequence);
+      assert.equal(await s.store.events.prune(0, 0), 0, "nothing is old and there is no cap");
+      assert.equal(await s.store.events.prune(350, 0), 3, "times 100, 200, 300 are older than 350");
+      assert.equal(await s.store.events.firstSequence(), appended[3]!.sequence);
+      assert.equal(await s.store.events.prune(0, 4), 3, "keeps the newest 4");
+      assert.deepEqual(
+        (await s.store.events.listAfter(0, 100)).map((e) => e.type),
+        ["e7", "e8", "e9", "e10"],
+      );
+      assert.equal(await s.store.events.prune(Number.MAX_SAFE_INTEGER, 0), 3, "all are old: the newest stays");
+      assert.equal(await s.store.events.firstSequence(), appended[9]!.sequence);
+      assert.equal(await s.store.events.lastSequence(), appended[9]!.sequence);
+      const next = await s.store.events.append(event("e11"));
+      assert.ok(next.sequence > appended[9]!.sequence, "sequences go on after a prune");
+    });
+
     itShared(factory, "keeps sequences unique and increasing across two stores on one database", async (one, two) => {
       const appended = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? one : two).events.append(event(`e${i}`))));
       const sequences = appended.map((e) => e.sequence);

@@ -17,6 +17,14 @@ export interface EventStore {
   /** Events with sequence greater than after, oldest first. */
   listAfter(after: number, limit: number): Promise<EventRecord[]>;
   lastSequence(): Promise<number>;
+  /** The oldest kept sequence; 0 when the log is empty. */
+  firstSequence(): Promise<number>;
+  /**
+   * Retention: removes the events older than `olderThan` (a time, ms) and those beyond the
+   * newest `keepLast` (0: no count cap), oldest first, but never the newest event (so that
+   * firstSequence() keeps telling resuming readers what was removed). Resolves to how many went.
+   */
+  prune(olderThan: number, keepLast: number): Promise<number>;
   /**
    * Optional: calls onAppend soon after any process appends, for a store that can push that
    * (MongoDB change streams). Only a hint that makes readers look sooner: readers must still

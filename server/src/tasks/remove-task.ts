@@ -17,9 +17,14 @@ export interface RemoveTaskDeps {
  * removed it), and then nothing else is touched or published.
  */
 export async function removeTask(o: RemoveTaskDeps, taskId: string, attributes: Record<string, string> = {}): Promise<boolean> {
+  const task = await o.store.tasks.get(taskId);
   if (!(await o.store.tasks.delete(taskId))) return false;
   await o.store.artefacts.deleteForTask(taskId);
   await o.logs.remove(taskId);
-  await o.events.publish("task.deleted", taskId, undefined, attributes);
+  await o.events.publish("task.deleted", taskId, undefined, {
+    owner_id: task?.ownerId ?? "",
+    pipeline_id: task?.pipelineId ?? "",
+    ...attributes,
+  });
   return true;
 }

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mottainai/v1/event.proto.
  */
 export const file_mottainai_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("Chhtb3R0YWluYWkvdjEvZXZlbnQucHJvdG8SDG1vdHRhaW5haS52MSLQAgoFRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdHlwZRgDIAEoCRISCgpzdWJqZWN0X2lkGAQgASgJEiIKBHRhc2sYCiABKAsyEi5tb3R0YWluYWkudjEuVGFza0gAEiIKBG5vZGUYCyABKAsyEi5tb3R0YWluYWkudjEuTm9kZUgAEioKCHBpcGVsaW5lGAwgASgLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lSAASNwoKYXR0cmlidXRlcxgUIAMoCzIjLm1vdHRhaW5haS52MS5FdmVudC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCQoHcGF5bG9hZCI4ChBTdWJzY3JpYmVSZXF1ZXN0EhUKDWZyb21fc2VxdWVuY2UYASABKAQSDQoFdHlwZXMYAiADKAkiNwoRU3Vic2NyaWJlUmVzcG9uc2USIgoFZXZlbnQYASABKAsyEy5tb3R0YWluYWkudjEuRXZlbnQiTAoRTGlzdEV2ZW50c1JlcXVlc3QSFQoNZnJvbV9zZXF1ZW5jZRgBIAEoBBIRCglwYWdlX3NpemUYAiABKA0SDQoFdHlwZXMYAyADKAkiOQoSTGlzdEV2ZW50c1Jlc3BvbnNlEiMKBmV2ZW50cxgBIAMoCzITLm1vdHRhaW5haS52MS5FdmVudDKvAQoMRXZlbnRTZXJ2aWNlEk4KCVN1YnNjcmliZRIeLm1vdHRhaW5haS52MS5TdWJzY3JpYmVSZXF1ZXN0Gh8ubW90dGFpbmFpLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESTwoKTGlzdEV2ZW50cxIfLm1vdHRhaW5haS52MS5MaXN0RXZlbnRzUmVxdWVzdBogLm1vdHRhaW5haS52MS5MaXN0RXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_mottainai_v1_node, file_mottainai_v1_pipeline, file_mottainai_v1_task]);
+  fileDesc("Chhtb3R0YWluYWkvdjEvZXZlbnQucHJvdG8SDG1vdHRhaW5haS52MSLQAgoFRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdHlwZRgDIAEoCRISCgpzdWJqZWN0X2lkGAQgASgJEiIKBHRhc2sYCiABKAsyEi5tb3R0YWluYWkudjEuVGFza0gAEiIKBG5vZGUYCyABKAsyEi5tb3R0YWluYWkudjEuTm9kZUgAEioKCHBpcGVsaW5lGAwgASgLMhYubW90dGFpbmFpLnYxLlBpcGVsaW5lSAASNwoKYXR0cmlidXRlcxgUIAMoCzIjLm1vdHRhaW5haS52MS5FdmVudC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCQoHcGF5bG9hZCJcCgtFdmVudEZpbHRlchITCgtzdWJqZWN0X2lkcxgBIAMoCRIQCghvd25lcl9pZBgCIAEoCRIRCgluYW1lc3BhY2UYAyABKAkSEwoLcGlwZWxpbmVfaWQYBCABKAkiYwoQU3Vic2NyaWJlUmVxdWVzdBIVCg1mcm9tX3NlcXVlbmNlGAEgASgEEg0KBXR5cGVzGAIgAygJEikKBmZpbHRlchgDIAEoCzIZLm1vdHRhaW5haS52MS5FdmVudEZpbHRlciI2CghFdmVudEdhcBIVCg1mcm9tX3NlcXVlbmNlGAEgASgEEhMKC3RvX3NlcXVlbmNlGAIgASgEIlwKEVN1YnNjcmliZVJlc3BvbnNlEiIKBWV2ZW50GAEgASgLMhMubW90dGFpbmFpLnYxLkV2ZW50EiMKA2dhcBgCIAEoCzIWLm1vdHRhaW5haS52MS5FdmVudEdhcCJ3ChFMaXN0RXZlbnRzUmVxdWVzdBIVCg1mcm9tX3NlcXVlbmNlGAEgASgEEhEKCXBhZ2Vfc2l6ZRgCIAEoDRINCgV0eXBlcxgDIAMoCRIpCgZmaWx0ZXIYBCABKAsyGS5tb3R0YWluYWkudjEuRXZlbnRGaWx0ZXIiXgoSTGlzdEV2ZW50c1Jlc3BvbnNlEiMKBmV2ZW50cxgBIAMoCzITLm1vdHRhaW5haS52MS5FdmVudBIjCgNnYXAYAiABKAsyFi5tb3R0YWluYWkudjEuRXZlbnRHYXAyrwEKDEV2ZW50U2VydmljZRJOCglTdWJzY3JpYmUSHi5tb3R0YWluYWkudjEuU3Vic2NyaWJlUmVxdWVzdBofLm1vdHRhaW5haS52MS5TdWJzY3JpYmVSZXNwb25zZTABEk8KCkxpc3RFdmVudHMSHy5tb3R0YWluYWkudjEuTGlzdEV2ZW50c1JlcXVlc3QaIC5tb3R0YWluYWkudjEuTGlzdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_mottainai_v1_node, file_mottainai_v1_pipeline, file_mottainai_v1_task]);
 
 /**
  * @generated from message mottainai.v1.Event
@@ -37,8 +37,8 @@ export type Event = Message<"mottainai.v1.Event"> & {
   time?: Timestamp | undefined;
 
   /**
-   * Dotted kind: task.created, task.status, task.finished, node.connected, node.disconnected,
-   * node.drained, pipeline.finished, namespace.published, delivery.failed, …
+   * Dotted kind. Every kind, with its subject and attributes, is listed in one place: EVENT_TYPES
+   * in proto/src/event-types.ts (@mottainai/proto) and docs/events.md.
    *
    * @generated from field: string type = 3;
    */
@@ -92,6 +92,51 @@ export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_mottainai_v1_event, 0);
 
 /**
+ * Server-side filters of Subscribe and ListEvents. Every set field must match (AND); within a
+ * repeated field any value matches (OR). The caller's read rights apply on top of them.
+ *
+ * @generated from message mottainai.v1.EventFilter
+ */
+export type EventFilter = Message<"mottainai.v1.EventFilter"> & {
+  /**
+   * Only events whose subject_id is one of these.
+   *
+   * @generated from field: repeated string subject_ids = 1;
+   */
+  subjectIds: string[];
+
+  /**
+   * Only events about things this user owns (a task's owner, a namespace's or storage's owner,
+   * a token's user).
+   *
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * Only events about this namespace: namespace.*, delivery.* and the events of tasks whose
+   * tag_namespace it is.
+   *
+   * @generated from field: string namespace = 3;
+   */
+  namespace: string;
+
+  /**
+   * Only events about this pipeline: pipeline.* and the events of its tasks.
+   *
+   * @generated from field: string pipeline_id = 4;
+   */
+  pipelineId: string;
+};
+
+/**
+ * Describes the message mottainai.v1.EventFilter.
+ * Use `create(EventFilterSchema)` to create a new message.
+ */
+export const EventFilterSchema: GenMessage<EventFilter> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_event, 1);
+
+/**
  * @generated from message mottainai.v1.SubscribeRequest
  */
 export type SubscribeRequest = Message<"mottainai.v1.SubscribeRequest"> & {
@@ -108,6 +153,13 @@ export type SubscribeRequest = Message<"mottainai.v1.SubscribeRequest"> & {
    * @generated from field: repeated string types = 2;
    */
   types: string[];
+
+  /**
+   * More filters; none when unset.
+   *
+   * @generated from field: mottainai.v1.EventFilter filter = 3;
+   */
+  filter?: EventFilter | undefined;
 };
 
 /**
@@ -115,9 +167,40 @@ export type SubscribeRequest = Message<"mottainai.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_event, 1);
+  messageDesc(file_mottainai_v1_event, 2);
 
 /**
+ * Events that are no longer kept (retention removed them): a subscriber resuming from a sequence
+ * older than the oldest kept receives one gap first, so it knows what it missed.
+ *
+ * @generated from message mottainai.v1.EventGap
+ */
+export type EventGap = Message<"mottainai.v1.EventGap"> & {
+  /**
+   * The first sequence not kept (the subscriber's from_sequence + 1).
+   *
+   * @generated from field: uint64 from_sequence = 1;
+   */
+  fromSequence: bigint;
+
+  /**
+   * The last sequence not kept (the oldest kept event's sequence - 1).
+   *
+   * @generated from field: uint64 to_sequence = 2;
+   */
+  toSequence: bigint;
+};
+
+/**
+ * Describes the message mottainai.v1.EventGap.
+ * Use `create(EventGapSchema)` to create a new message.
+ */
+export const EventGapSchema: GenMessage<EventGap> = /*@__PURE__*/
+  messageDesc(file_mottainai_v1_event, 3);
+
+/**
+ * Exactly one of event and gap is set.
+ *
  * @generated from message mottainai.v1.SubscribeResponse
  */
 export type SubscribeResponse = Message<"mottainai.v1.SubscribeResponse"> & {
@@ -125,6 +208,11 @@ export type SubscribeResponse = Message<"mottainai.v1.SubscribeResponse"> & {
    * @generated from field: mottainai.v1.Event event = 1;
    */
   event?: Event | undefined;
+
+  /**
+   * @generated from field: mottainai.v1.EventGap gap = 2;
+   */
+  gap?: EventGap | undefined;
 };
 
 /**
@@ -132,7 +220,7 @@ export type SubscribeResponse = Message<"mottainai.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_event, 2);
+  messageDesc(file_mottainai_v1_event, 4);
 
 /**
  * @generated from message mottainai.v1.ListEventsRequest
@@ -154,6 +242,13 @@ export type ListEventsRequest = Message<"mottainai.v1.ListEventsRequest"> & {
    * @generated from field: repeated string types = 3;
    */
   types: string[];
+
+  /**
+   * More filters; none when unset.
+   *
+   * @generated from field: mottainai.v1.EventFilter filter = 4;
+   */
+  filter?: EventFilter | undefined;
 };
 
 /**
@@ -161,7 +256,7 @@ export type ListEventsRequest = Message<"mottainai.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_event, 3);
+  messageDesc(file_mottainai_v1_event, 5);
 
 /**
  * @generated from message mottainai.v1.ListEventsResponse
@@ -171,6 +266,13 @@ export type ListEventsResponse = Message<"mottainai.v1.ListEventsResponse"> & {
    * @generated from field: repeated mottainai.v1.Event events = 1;
    */
   events: Event[];
+
+  /**
+   * Set when from_sequence is older than the oldest kept event (see EventGap).
+   *
+   * @generated from field: mottainai.v1.EventGap gap = 2;
+   */
+  gap?: EventGap | undefined;
 };
 
 /**
@@ -178,7 +280,7 @@ export type ListEventsResponse = Message<"mottainai.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mottainai_v1_event, 4);
+  messageDesc(file_mottainai_v1_event, 6);
 
 /**
  * EventService exposes the append-only log of state changes. Every change appends an event
