@@ -67,6 +67,11 @@ export interface ServerConfig {
   deliveryBackoffMs: number;
   /** Longest run of one delivery command (rsync, a git command). Default 30 min. */
   deliveryTimeoutMs: number;
+  /**
+   * Bearer token a Prometheus scraper must send to read GET /metrics; empty (the default) lets
+   * anyone who reaches the port read them.
+   */
+  metricsToken: string;
 }
 
 /**
@@ -121,6 +126,7 @@ const OPTIONS = {
   "delivery-attempts": { type: "string" },
   "delivery-backoff": { type: "string" },
   "delivery-timeout": { type: "string" },
+  "metrics-token": { type: "string" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -152,6 +158,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "delivery-attempts": "MOTTAINAI_DELIVERY_ATTEMPTS",
   "delivery-backoff": "MOTTAINAI_DELIVERY_BACKOFF",
   "delivery-timeout": "MOTTAINAI_DELIVERY_TIMEOUT",
+  "metrics-token": "MOTTAINAI_METRICS_TOKEN",
 };
 
 /**
@@ -251,6 +258,7 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     deliveryMaxAttempts: integer("delivery-attempts", 8, 1),
     deliveryBackoffMs: duration("delivery-backoff", 10_000, 1),
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),
+    metricsToken: raw("metrics-token")?.value ?? "",
   };
 }
 

@@ -55,6 +55,7 @@ import { TagMoveFeed } from "./delivery/tag-move-feed.js";
 import { newId } from "./auth/secrets.js";
 import { createPublisherService } from "./services/publisher-service.js";
 import type { Store } from "./store/store.js";
+import { createMetricsRoute, createRpcMetricsInterceptor, createServerMetrics, meteredBlobStore } from "./metrics/index.js";
 
 /** A running server. */
 export interface MottainaiServer {
@@ -94,7 +95,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     shared ? { logger: logger.child({ component: "event-feed" }), pollIntervalMs: config.eventPollIntervalMs } : undefined,
   );
   await events.start();
-  const blobs = blobStore.blobs;
+  // One registry per server (GET /metrics); the scheduler is read at scrape time.
+  let connectedAgents = () => 0;
+  const metrics = createServerMetrics({
+    countUnfinished: () => store.tasks.countUnfinished(),
+    connectedAgents: () => connectedAgents(),
+  });
+  const blobs = meteredBlobStore(blobStore.blobs, metrics.blobs);
+  // What clients upload and download: the view handed to upload/download services and file routes.
+  const transferBlobs = meteredBlobStore(blobs, metrics.transfers);
   const logs = new TaskLogStore({
     dir: join(config.dataDir, "logs"),
     segments: store.logSegments,
@@ -114,7 +123,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     disconnectGraceMs: config.heartbeatIntervalMs,
     maxInfraRetries: config.maxInfraRetries,
     shared,
+    metrics: metrics.scheduler,
   });
+  connectedAgents = () => scheduler.connectedAgents();
   await scheduler.start();
 
   // Namespace delivery (publishers) and blob garbage collection.
@@ -169,7 +180,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const connectHandler = connectNodeAdapter({
     readMaxBytes: READ_MAX_BYTES,
-    interceptors: [createAuthenticator(store)],
+    interceptors: [createRpcMetricsInterceptor(metrics.rpcs), createAuthenticator(store)],
     routes: (router) => {
       router.service(
         TaskService,
@@ -182,14 +193,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         }),
       );
       router.service(NodeService, createNodeService(store, scheduler, events));
-      router.service(EventService, createEventService(store, events));
+      router.service(EventService, createEventService(store, events, metrics.subscribers));
       router.service(UserService, createUserService(store));
       router.service(TokenService, createTokenService(store));
-      router.service(ArtefactService, createArtefactService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
-      router.service(StorageService, createStorageService({ store, blobs, maxUploadBytes: config.maxUploadBytes }));
+      router.service(
+        ArtefactService,
+        createArtefactService({ store, blobs: transferBlobs, maxUploadBytes: config.maxUploadBytes }),
+      );
+      router.service(
+        StorageService,
+        createStorageService({ store, blobs: transferBlobs, maxUploadBytes: config.maxUploadBytes }),
+      );
       router.service(
         NamespaceService,
-        createNamespaceService({ store, blobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
+        createNamespaceService({ store, blobs: transferBlobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
       );
       router.service(OrganizationService, createOrganizationService({ store }));
       router.service(
@@ -213,10 +230,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   // Plain HTTP GET/HEAD with Range for files; add a FileRoute here for another family of URLs.
   const fileRoutes = createFileRoutes({
     store,
-    blobs,
+    blobs: transferBlobs,
     routes: [artefactRoute(store), storageRoute(store), namespaceRoute(store, publisher)],
     logger: logger.child({ component: "file-routes" }),
   });
+
+  const metricsRoute = createMetricsRoute({ registry: metrics.registry, token: config.metricsToken });
 
   let listener: Listener;
   try {
@@ -229,7 +248,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           res.end(JSON.stringify({ status: "ok" }));
           return;
         }
-        if (!agentRoute(req, res) && !fileRoutes(req, res)) connectHandler(req, res);
+        if (!metricsRoute(req, res) && !agentRoute(req, res) && !fileRoutes(req, res)) connectHandler(req, res);
       },
       logger,
     );

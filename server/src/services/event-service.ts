@@ -3,6 +3,7 @@ import { EventService } from "@mottainai/proto";
 import { isPrivileged, requireUser } from "../auth/principal.js";
 import { AsyncQueue } from "../async-queue.js";
 import { eventToProto } from "../convert/event-convert.js";
+import type { SubscriberMetrics } from "../metrics/server-metrics.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { EventRecord } from "../store/event-store.js";
 import type { Store } from "../store/store.js";
@@ -14,7 +15,11 @@ const REPLAY_PAGE = 500;
  * EventService: replay from a sequence, then live. A user sees the events of their own tasks;
  * managers and admins see all.
  */
-export function createEventService(store: Store, bus: EventBus): ServiceImpl<typeof EventService> {
+export function createEventService(
+  store: Store,
+  bus: EventBus,
+  subscribers?: SubscriberMetrics,
+): ServiceImpl<typeof EventService> {
   const visible = (types: string[], userId: string | undefined) => (e: EventRecord) =>
     (types.length === 0 || types.some((t) => e.type.startsWith(t))) &&
     (userId === undefined || (e.payloadKind === "task" && (e.payload as TaskRecord | null)?.ownerId === userId));
@@ -32,6 +37,7 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
       const filter = visible(req.types, isPrivileged(user) ? undefined : user.id);
       const live = new AsyncQueue<EventRecord>();
       const unlisten = bus.listen((e) => live.push(e));
+      subscribers?.subscribed();
       const onAbort = () => live.close();
       ctx.signal.addEventListener("abort", onAbort);
       try {
@@ -55,6 +61,7 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
         }
       } finally {
         unlisten();
+        subscribers?.unsubscribed();
         ctx.signal.removeEventListener("abort", onAbort);
       }
     },
