@@ -72,6 +72,8 @@ export interface ServerConfig {
    * anyone who reaches the port read them.
    */
   metricsToken: string;
+  /** The dashboard's built files, served under `/`. Default the repository's web/dist. */
+  webDir?: string;
 }
 
 /**

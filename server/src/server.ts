@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ArtefactService,
@@ -55,6 +56,7 @@ import { TagMoveFeed } from "./delivery/tag-move-feed.js";
 import { newId } from "./auth/secrets.js";
 import { createPublisherService } from "./services/publisher-service.js";
 import type { Store } from "./store/store.js";
+import { createWebRoute } from "./web/index.js";
 import { createMetricsRoute, createRpcMetricsInterceptor, createServerMetrics, meteredBlobStore } from "./metrics/index.js";
 
 /** A running server. */
@@ -237,6 +239,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const metricsRoute = createMetricsRoute({ registry: metrics.registry, token: config.metricsToken });
 
+  const webRoute = createWebRoute(config.webDir ?? fileURLToPath(new URL("../../web/dist", import.meta.url)));
+
   let listener: Listener;
   try {
     listener = await listen(
@@ -248,7 +252,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           res.end(JSON.stringify({ status: "ok" }));
           return;
         }
-        if (!metricsRoute(req, res) && !agentRoute(req, res) && !fileRoutes(req, res)) connectHandler(req, res);
+        if (!metricsRoute(req, res) && !agentRoute(req, res) && !fileRoutes(req, res) && !webRoute(req, res)) {
+          connectHandler(req, res);
+        }
       },
       logger,
     );
