@@ -133,9 +133,41 @@ describe("web dashboard (server + agent + chromium)", function () {
     assert.ok(rendered < 200, `${rendered} lines rendered`);
   });
 
-  it("signs out: the token leaves session storage and the sign-in form is back", async () => {
+  const ok = async (args: string[]) => {
+    const r = await cli(args, env);
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  it("rolls a namespace back to an older revision after a confirmation", async () => {
+    await ok(["namespace", "create", "repo", "--visibility", "public"]);
+    await ok(["namespace", "create", "secret-repo"]);
+    await ok(["namespace", "upload", "repo", file("a.txt", "one")]);
+    await ok(["namespace", "upload", "repo", file("a.txt", "two")]);
+    await page.click('a[href="/namespaces"]');
+    await page.click('a[href="/namespaces/repo"]');
+    await page.waitForSelector('[data-testid="tags"]:has-text("latest→2")');
+    await shot("namespace");
+    const dialogs: string[] = [];
+    page.once("dialog", (d) => (dialogs.push(d.message()), void d.accept()));
+    await page.click('tr[data-revision="1"] button:has-text("make latest")');
+    await page.waitForSelector('[data-testid="tags"]:has-text("latest→1")');
+    assert.deepEqual(dialogs, ['Move tag "latest" of repo to revision 1?']);
+  });
+
+  it("tails events live", async () => {
+    await page.click('a[href="/events"]');
+    await page.waitForSelector('tr[data-event="task.finished"]');
+    const id = await createTask("tail.yaml", "name: tail\ntype: host\nscript:\n  - true\n");
+    await page.waitForSelector(`tr[data-event="task.created"] td:text-is("${id}")`);
+    await shot("events");
+  });
+
+  it("signs out: the token leaves session storage; anonymous visitors see public namespaces only", async () => {
     await page.click('button:has-text("sign out")');
     await page.waitForSelector('input[name="token"]');
     assert.equal(await page.evaluate("sessionStorage.getItem('mottainai.token')"), null);
+    await page.click('a[href="/namespaces"]');
+    await page.waitForSelector('tr[data-namespace="repo"]');
+    assert.equal(await page.locator('tr[data-namespace="secret-repo"]').count(), 0);
   });
 });

@@ -2,6 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { UserService } from "@mottainai/proto";
 import { client, session } from "./api.js";
 import { errorText } from "./format.js";
+import { EventsPage } from "./pages/events.js";
+import { NamespacePage, NamespacesPage } from "./pages/namespaces.js";
 import { NodesPage } from "./pages/nodes.js";
 import { TaskPage } from "./pages/task.js";
 import { TasksPage } from "./pages/tasks.js";
@@ -64,7 +66,11 @@ export function App() {
   const [generation, setGeneration] = useState(0);
   const task = path.match(/^\/tasks\/([0-9a-f]+)$/);
   let page;
+  const namespace = path.match(/^\/namespaces\/(.+)$/);
   if (task) page = <TaskPage id={task[1]!} />;
+  else if (namespace) page = <NamespacePage name={decodeURIComponent(namespace[1]!)} />;
+  else if (path === "/namespaces") page = <NamespacesPage />;
+  else if (path === "/events") page = <EventsPage />;
   else if (path === "/nodes") page = <NodesPage />;
   else page = <TasksPage />;
   return (
@@ -74,6 +80,8 @@ export function App() {
         <nav>
           <a href="/tasks">tasks</a>
           <a href="/nodes">nodes</a>
+          <a href="/namespaces">namespaces</a>
+          <a href="/events">events</a>
         </nav>
         <Account onChange={() => setGeneration((g) => g + 1)} />
       </header>
