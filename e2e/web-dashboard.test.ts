@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -97,6 +97,9 @@ describe("web dashboard (server + agent + chromium)", function () {
     await page.waitForSelector('[data-testid="task-status"]:has-text("done")');
     assert.equal(await page.textContent('[data-testid="task-result"]'), "success");
     await shot("task");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click('button:has-text("download raw")')]);
+    assert.equal(download.suggestedFilename(), `${id}.log`);
+    assert.equal(readFileSync((await download.path())!, "utf8"), "\x1b[31mred\x1b[0m line\nsecond line\n");
   });
 
   it("drains and resumes a node", async () => {
@@ -143,8 +146,8 @@ describe("web dashboard (server + agent + chromium)", function () {
     await ok(["namespace", "create", "secret-repo"]);
     await ok(["namespace", "upload", "repo", file("a.txt", "one")]);
     await ok(["namespace", "upload", "repo", file("a.txt", "two")]);
-    await page.click('a[href="/namespaces"]');
-    await page.click('a[href="/namespaces/repo"]');
+    await page.click('a[href="/ns"]');
+    await page.click('a[href="/ns/repo"]');
     await page.waitForSelector('[data-testid="tags"]:has-text("latest→2")');
     await shot("namespace");
     const dialogs: string[] = [];
@@ -162,11 +165,23 @@ describe("web dashboard (server + agent + chromium)", function () {
     await shot("events");
   });
 
+  it("fits a phone's width: no page-wide horizontal scrolling (tables scroll inside)", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const path of ["/tasks", "/nodes", "/ns", "/ns/repo", "/events"]) {
+      await page.goto(`${server.url}${path}`);
+      await page.waitForSelector("main h1", { timeout: 5000 }).catch(async (e: Error) => {
+        throw new Error(`${path}: ${e.message}\n${(await page.content()).slice(0, 1500)}`);
+      });
+      assert.ok(((await page.evaluate("document.documentElement.scrollWidth")) as number) <= 390, path);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   it("signs out: the token leaves session storage; anonymous visitors see public namespaces only", async () => {
     await page.click('button:has-text("sign out")');
     await page.waitForSelector('input[name="token"]');
     assert.equal(await page.evaluate("sessionStorage.getItem('mottainai.token')"), null);
-    await page.click('a[href="/namespaces"]');
+    await page.click('a[href="/ns"]');
     await page.waitForSelector('tr[data-namespace="repo"]');
     assert.equal(await page.locator('tr[data-namespace="secret-repo"]').count(), 0);
   });

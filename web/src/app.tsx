@@ -66,10 +66,10 @@ export function App() {
   const [generation, setGeneration] = useState(0);
   const task = path.match(/^\/tasks\/([0-9a-f]+)$/);
   let page;
-  const namespace = path.match(/^\/namespaces\/(.+)$/);
+  const namespace = path.match(/^\/ns\/(.+)$/);
   if (task) page = <TaskPage id={task[1]!} />;
   else if (namespace) page = <NamespacePage name={decodeURIComponent(namespace[1]!)} />;
-  else if (path === "/namespaces") page = <NamespacesPage />;
+  else if (path === "/ns") page = <NamespacesPage />;
   else if (path === "/events") page = <EventsPage />;
   else if (path === "/nodes") page = <NodesPage />;
   else page = <TasksPage />;
@@ -80,7 +80,7 @@ export function App() {
         <nav>
           <a href="/tasks">tasks</a>
           <a href="/nodes">nodes</a>
-          <a href="/namespaces">namespaces</a>
+          <a href="/ns">namespaces</a>
           <a href="/events">events</a>
         </nav>
         <Account onChange={() => setGeneration((g) => g + 1)} />

@@ -6,6 +6,20 @@ import { ansiSpans } from "./ansi.js";
 const LINE_PX = 18;
 const OVERSCAN = 20;
 
+/** Saves the log's exact bytes (read again through FollowTaskLog, without following) as a file. */
+async function downloadRaw(taskId: string): Promise<void> {
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  for await (const res of client(TaskService).followTaskLog({ id: taskId, offset: 0n, follow: false })) {
+    parts.push(new Uint8Array(res.data));
+  }
+  const url = URL.createObjectURL(new Blob(parts, { type: "text/plain" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `${taskId}.log`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /**
  * A task's log, following FollowTaskLog from offset 0. Lines are kept as strings and only the
  * visible window is rendered (fixed line height), so a log of a million lines costs its text
@@ -68,6 +82,7 @@ export function LogView({ taskId }: { taskId: string }) {
         >
           jump to end
         </button>
+        <button onClick={() => void downloadRaw(taskId)}>download raw</button>
         <span data-testid="log-lines">{total} lines</span>
       </div>
       <div

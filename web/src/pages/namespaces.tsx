@@ -32,7 +32,7 @@ export function NamespacesPage() {
           {list.map((n) => (
             <tr data-namespace={n.name}>
               <td>
-                <a href={`/namespaces/${encodeURIComponent(n.name)}`}>{n.name}</a>
+                <a href={`/ns/${encodeURIComponent(n.name)}`}>{n.name}</a>
               </td>
               <td>{(Visibility[n.visibility] ?? "").toLowerCase()}</td>
               <td>{String(n.headRevision)}</td>
