@@ -8,7 +8,18 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: "readonly", console: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", setImmediate: "readonly", URL: "readonly", fetch: "readonly" },
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        setImmediate: "readonly",
+        URL: "readonly",
+        fetch: "readonly",
+      },
     },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
@@ -20,7 +31,37 @@ export default tseslint.config(
     files: ["*/src/**/*.ts"],
     ignores: ["*/src/main.ts", "*/src/**/*.test.ts"],
     rules: {
-      "no-restricted-properties": ["error", { object: "process", property: "env", message: "Read configuration in main.ts and pass it down." }],
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "env", message: "Read configuration in main.ts and pass it down." },
+      ],
+    },
+  },
+  {
+    // The dashboard runs in the browser.
+    files: ["web/**/*.ts", "web/**/*.tsx"],
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        location: "readonly",
+        history: "readonly",
+        sessionStorage: "readonly",
+        addEventListener: "readonly",
+        removeEventListener: "readonly",
+        HTMLInputElement: "readonly",
+        HTMLDivElement: "readonly",
+        Element: "readonly",
+        MouseEvent: "readonly",
+        TextDecoder: "readonly",
+        AbortController: "readonly",
+      },
+    },
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: ["@mottainai/server", "@mottainai/agent", "**/server/src/**", "**/agent/src/**"] },
+      ],
     },
   },
   {
@@ -37,7 +78,10 @@ export default tseslint.config(
     // Package boundaries: clients never reach into server or agent code.
     files: ["cli/**/*.ts", "replicant/**/*.ts", "bridge/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: ["@mottainai/server", "@mottainai/agent", "**/server/src/**", "**/agent/src/**"] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: ["@mottainai/server", "@mottainai/agent", "**/server/src/**", "**/agent/src/**"] },
+      ],
     },
   },
 );

@@ -98,6 +98,7 @@ const run = (args, stdio) =>
   });
 
 console.log(`\nmottainai-server on ${url}, agent "local" connected. Running examples/hello.yaml:\n`);
+console.log(`Dashboard: ${url}/ (sign in with the admin token in ${join(serverDir, "admin-token")})\n`);
 const created = await run(["task", "create", "-f", join(root, "examples/hello.yaml")], ["ignore", "pipe", "inherit"]);
 const id = created.out.trim();
 if (created.code !== 0) await shutdown(1);
@@ -111,7 +112,8 @@ if (once) {
   await shutdown(ok ? 0 : 1);
 }
 console.log(`
-Server and agent keep running until Ctrl-C. Point the CLI at them with:
+Server and agent keep running until Ctrl-C. Open the dashboard at ${url}/ and sign in with the
+token in ${join(serverDir, "admin-token")}. Point the CLI at them with:
 
   alias mottainai="node ${cliMain}"
   mottainai profile create demo --server ${url} --token "$(cat ${join(serverDir, "admin-token")})" --use

@@ -84,6 +84,13 @@ export interface ServerConfig {
    * follow the plan's catch_up. Default 60 s, at least 1 s (a timer always fires a little late).
    */
   planLateGraceMs: number;
+  /**
+   * Bearer token a Prometheus scraper must send to read GET /metrics; empty (the default) lets
+   * anyone who reaches the port read them.
+   */
+  metricsToken: string;
+  /** The dashboard's built files, served under `/`. Default the repository's web/dist. */
+  webDir?: string;
 }
 
 /**
@@ -142,6 +149,7 @@ const OPTIONS = {
   "delivery-attempts": { type: "string" },
   "delivery-backoff": { type: "string" },
   "delivery-timeout": { type: "string" },
+  "metrics-token": { type: "string" },
 } as const;
 
 type Key = keyof typeof OPTIONS;
@@ -177,6 +185,7 @@ const ENV: Record<Exclude<Key, "config">, string> = {
   "delivery-attempts": "MOTTAINAI_DELIVERY_ATTEMPTS",
   "delivery-backoff": "MOTTAINAI_DELIVERY_BACKOFF",
   "delivery-timeout": "MOTTAINAI_DELIVERY_TIMEOUT",
+  "metrics-token": "MOTTAINAI_METRICS_TOKEN",
 };
 
 /**
@@ -280,6 +289,7 @@ export function loadServerConfig(argv: string[], env: Record<string, string | un
     deliveryTimeoutMs: duration("delivery-timeout", 30 * 60_000, 1000),
     planSweepIntervalMs: duration("plan-sweep-interval", 2000, 10),
     planLateGraceMs: duration("plan-late-grace", 60_000, 1000),
+    metricsToken: raw("metrics-token")?.value ?? "",
   };
 }
 

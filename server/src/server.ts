@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ArtefactService,
@@ -62,6 +63,8 @@ import { createPlanService } from "./services/plan-service.js";
 import { createTaskLauncher } from "./plans/plan-target-launcher.js";
 import { PlanScheduler } from "./plans/plan-scheduler.js";
 import type { Store } from "./store/store.js";
+import { createWebRoute } from "./web/index.js";
+import { createMetricsRoute, createRpcMetricsInterceptor, createServerMetrics, meteredBlobStore } from "./metrics/index.js";
 
 /** A running server. */
 export interface MottainaiServer {
@@ -101,7 +104,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     shared ? { logger: logger.child({ component: "event-feed" }), pollIntervalMs: config.eventPollIntervalMs } : undefined,
   );
   await events.start();
-  const blobs = blobStore.blobs;
+  // One registry per server (GET /metrics); the scheduler is read at scrape time.
+  let connectedAgents = () => 0;
+  const metrics = createServerMetrics({
+    countUnfinished: () => store.tasks.countUnfinished(),
+    connectedAgents: () => connectedAgents(),
+  });
+  const blobs = meteredBlobStore(blobStore.blobs, metrics.blobs);
+  // What clients upload and download: the view handed to upload/download services and file routes.
+  const transferBlobs = meteredBlobStore(blobs, metrics.transfers);
   const logs = new TaskLogStore({
     dir: join(config.dataDir, "logs"),
     segments: store.logSegments,
@@ -121,7 +132,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     disconnectGraceMs: config.heartbeatIntervalMs,
     maxInfraRetries: config.maxInfraRetries,
     shared,
+    metrics: metrics.scheduler,
   });
+  connectedAgents = () => scheduler.connectedAgents();
   await scheduler.start();
   const advancer = new PipelineAdvancer({
     store,
@@ -220,7 +233,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
 
   const connectHandler = connectNodeAdapter({
     readMaxBytes: READ_MAX_BYTES,
-    interceptors: [createAuthenticator(store)],
+    interceptors: [createRpcMetricsInterceptor(metrics.rpcs), createAuthenticator(store)],
     routes: (router) => {
       router.service(
         TaskService,
@@ -233,14 +246,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
         }),
       );
       router.service(NodeService, createNodeService(store, scheduler, events));
-      router.service(EventService, createEventService(store, events));
+      router.service(EventService, createEventService(store, events, metrics.subscribers));
       router.service(UserService, createUserService(store, Date.now, events));
       router.service(TokenService, createTokenService(store, Date.now, events));
-      router.service(ArtefactService, createArtefactService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
-      router.service(StorageService, createStorageService({ store, blobs, events, maxUploadBytes: config.maxUploadBytes }));
+      router.service(
+        ArtefactService,
+        createArtefactService({ store, blobs: transferBlobs, events, maxUploadBytes: config.maxUploadBytes }),
+      );
+      router.service(
+        StorageService,
+        createStorageService({ store, blobs: transferBlobs, events, maxUploadBytes: config.maxUploadBytes }),
+      );
       router.service(
         NamespaceService,
-        createNamespaceService({ store, blobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
+        createNamespaceService({ store, blobs: transferBlobs, publisher, events, maxUploadBytes: config.maxUploadBytes }),
       );
       router.service(OrganizationService, createOrganizationService({ store }));
       router.service(
@@ -267,10 +286,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   // Plain HTTP GET/HEAD with Range for files; add a FileRoute here for another family of URLs.
   const fileRoutes = createFileRoutes({
     store,
-    blobs,
+    blobs: transferBlobs,
     routes: [artefactRoute(store), storageRoute(store), namespaceRoute(store, publisher)],
     logger: logger.child({ component: "file-routes" }),
   });
+
+  const metricsRoute = createMetricsRoute({ registry: metrics.registry, token: config.metricsToken });
+
+  const webRoute = createWebRoute(config.webDir ?? fileURLToPath(new URL("../../web/dist", import.meta.url)));
 
   let listener: Listener;
   try {
@@ -283,7 +306,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
           res.end(JSON.stringify({ status: "ok" }));
           return;
         }
-        if (!agentRoute(req, res) && !fileRoutes(req, res)) connectHandler(req, res);
+        if (!metricsRoute(req, res) && !agentRoute(req, res) && !fileRoutes(req, res) && !webRoute(req, res)) {
+          connectHandler(req, res);
+        }
       },
       logger,
     );

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { executorForTaskType, TASK_TYPES } from "@mottainai/proto";
 import { generateSecret, hashSecret, newId } from "../auth/secrets.js";
 import type { EventBus } from "../events/event-bus.js";
+import type { SchedulerMetrics } from "../metrics/server-metrics.js";
 import type { TaskLogStore } from "../logs/task-log-store.js";
 import type { EventRecord } from "../store/event-store.js";
 import type { NodeRecord } from "../store/node-store.js";
@@ -43,6 +44,8 @@ export interface SchedulerOptions {
    * Default false.
    */
   shared?: boolean;
+  /** Receives dispatches, attempt ends, lease expiries and log bytes (GET /metrics). */
+  metrics?: SchedulerMetrics;
   now?: () => number;
 }
 
@@ -63,6 +66,8 @@ interface ActiveAttempt {
   logBase: number;
   /** When the server itself cancels the attempt for running past its timeout; 0 for never. */
   deadline: number;
+  /** When this server assigned the attempt (unknown for attempts re-claimed after a restart). */
+  assignTime?: number;
   pendingReport?: AttemptReport;
 }
 
@@ -304,6 +309,11 @@ export class Scheduler {
     }
   }
 
+  /** Agents whose stream is open on this server. */
+  connectedAgents(): number {
+    return this.sessions.size;
+  }
+
   /** Adds granted slots to the session's credit. */
   credit(session: AgentSession, slots: number): void {
     session.credit += slots;
@@ -341,8 +351,10 @@ export class Scheduler {
     if (offset > committed) {
       resend = true;
     } else if (offset + data.length > committed) {
+      const before = committed;
       committed =
         (await this.o.logs.append(key.taskId, committed + active.logBase, data.subarray(committed - offset))) - active.logBase;
+      if (committed > before) this.o.metrics?.logAppended(committed - before);
     }
     session.outbox.logAck(key, committed, resend);
     if (active.pendingReport && committed >= active.pendingReport.logSize) {
@@ -563,7 +575,16 @@ export class Scheduler {
     session.credit--;
     this.lastServed.set(task.ownerId, ++this.serveCounter);
     session.runningByQueue.set(task.queue, (session.runningByQueue.get(task.queue) ?? 0) + 1);
-    this.active.set(keyOf(key), { key, nodeId: session.node.id, queue: task.queue, logBase, deadline: deadlineOf(task, now) });
+    this.active.set(keyOf(key), {
+      key,
+      nodeId: session.node.id,
+      queue: task.queue,
+      logBase,
+      deadline: deadlineOf(task, now),
+      assignTime: now,
+    });
+    // A waiting task's updateTime is when it became waiting (created, requeued, restarted).
+    this.o.metrics?.dispatched(now - Math.max(task.notBefore, task.updateTime));
     // The event is stored first, so that task.assigned always precedes what the agent reports.
     await this.publishTask("task.assigned", assigned, { node_id: session.node.id, attempt: String(key.attempt) });
     session.outbox.assign({ key, definition: task.definition, environment: taskEnvironment(task, key.attempt), taskToken });
@@ -634,6 +655,8 @@ export class Scheduler {
       session.runningByQueue.set(active.queue, Math.max(0, running));
     }
     if (!ended) return;
+    if (active.assignTime !== undefined) this.o.metrics?.attemptEnded(end.result, this.now() - active.assignTime);
+    if (end.taskStatus !== "waiting") this.o.metrics?.taskFinished(end.result);
     void this.o.logs.seal(task.id);
     const type = end.taskStatus === "waiting" ? "task.requeued" : end.taskStatus === "stopped" ? "task.stopped" : "task.finished";
     await this.publishTask(type, ended, { attempt: String(active.key.attempt), result: end.result });
@@ -685,6 +708,7 @@ export class Scheduler {
         deadline: 0,
       };
       this.sessions.get(active.nodeId)?.outbox.cancel(active.key, "lease-lost");
+      this.o.metrics?.leaseExpired();
       await this.loseAttempt(active, "lease expired: the agent stopped renewing it");
     }
   }

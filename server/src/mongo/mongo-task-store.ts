@@ -3,6 +3,7 @@ import type {
   Assignment,
   AttemptEnd,
   AttemptRecord,
+  TaskCount,
   TaskDefinition,
   TaskQuery,
   TaskRecord,
@@ -212,6 +213,18 @@ export class MongoTaskStore implements TaskStore {
 
   async hasWaiting(): Promise<boolean> {
     return (await this.tasks.findOne({ status: "waiting" }, { projection: { _id: 1 } })) !== null;
+  }
+
+  async countUnfinished(): Promise<TaskCount[]> {
+    const counts = new Map<string, TaskCount>();
+    const cursor = this.tasks.find({ status: { $in: ["waiting", ...ACTIVE] } }, { projection: { _id: 0, status: 1, queue: 1 } });
+    for await (const doc of cursor) {
+      const key = `${doc.status}\u0000${doc.queue}`;
+      const entry = counts.get(key);
+      if (entry) entry.count++;
+      else counts.set(key, { status: doc.status, queue: doc.queue, count: 1 });
+    }
+    return [...counts.values()];
   }
 
   async listActive(): Promise<TaskRecord[]> {

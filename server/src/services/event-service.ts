@@ -5,6 +5,7 @@ import { requireUser } from "../auth/principal.js";
 import { AsyncQueue } from "../async-queue.js";
 import { eventToProto } from "../convert/event-convert.js";
 import { createEventAccess } from "../events/event-access.js";
+import type { SubscriberMetrics } from "../metrics/server-metrics.js";
 import type { EventBus } from "../events/event-bus.js";
 import { matchesFilter, type EventFilterSpec } from "../events/event-filter.js";
 import type { EventRecord } from "../store/event-store.js";
@@ -26,7 +27,11 @@ const filterSpec = (types: string[], f: EventFilter | undefined): EventFilterSpe
  * they may read; managers and admins see all). A caller resuming from a sequence that retention
  * removed gets an EventGap first (Subscribe: one response; ListEvents: the gap field).
  */
-export function createEventService(store: Store, bus: EventBus): ServiceImpl<typeof EventService> {
+export function createEventService(
+  store: Store,
+  bus: EventBus,
+  subscribers?: SubscriberMetrics,
+): ServiceImpl<typeof EventService> {
   // A live event reaches every subscriber as the same record: convert it once for all of them.
   const converted = new WeakMap<EventRecord, Event>();
   const toProto = (e: EventRecord): Event => {
@@ -62,6 +67,7 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
       const wanted = async (e: EventRecord) => matchesFilter(e, spec) && (await canSee(e));
       const live = new AsyncQueue<EventRecord>();
       const unlisten = bus.listen((e) => live.push(e));
+      subscribers?.subscribed();
       const onAbort = () => live.close();
       ctx.signal.addEventListener("abort", onAbort);
       try {
@@ -87,6 +93,7 @@ export function createEventService(store: Store, bus: EventBus): ServiceImpl<typ
         }
       } finally {
         unlisten();
+        subscribers?.unsubscribed();
         ctx.signal.removeEventListener("abort", onAbort);
       }
     },

@@ -3,6 +3,7 @@ import type {
   Assignment,
   AttemptEnd,
   AttemptRecord,
+  TaskCount,
   TaskQuery,
   TaskRecord,
   TaskStore,
@@ -162,6 +163,13 @@ export class SqliteTaskStore implements TaskStore {
 
   async listActive(): Promise<TaskRecord[]> {
     return (prepared(this.db, `SELECT * FROM tasks WHERE status IN ${ACTIVE} ORDER BY seq`).all() as TaskRow[]).map(toTask);
+  }
+
+  async countUnfinished(): Promise<TaskCount[]> {
+    return prepared(
+      this.db,
+      `SELECT status, queue, COUNT(*) AS count FROM tasks WHERE status = 'waiting' OR status IN ${ACTIVE} GROUP BY status, queue`,
+    ).all() as TaskCount[];
   }
 
   async listExpiredLeases(now: number): Promise<TaskRecord[]> {

@@ -454,6 +454,18 @@ export function taskStoreConformance(factory: StoreFactory): void {
       assert.equal(await s.store.tasks.hasWaiting(), false);
     });
 
+    it("counts unfinished tasks per status and queue", async () => {
+      await s.store.tasks.create(testTask("a"));
+      await s.store.tasks.create({ ...testTask("b"), queue: "gpu" });
+      await s.store.tasks.create({ ...testTask("c"), queue: "gpu" });
+      await s.store.tasks.create(testTask("d"));
+      await s.store.tasks.assign(claim("a"));
+      await s.store.tasks.assign(claim("d", { leaseId: "Ld" }));
+      await s.store.tasks.endAttempt(ending("d", { leaseId: "Ld" }));
+      const counts = (await s.store.tasks.countUnfinished()).map((c) => `${c.status}/${c.queue}=${c.count}`).sort();
+      assert.deepEqual(counts, ["setup/general=1", "waiting/gpu=2"]);
+    });
+
     itShared(
       factory,
       "gives tasks created through two stores on one database distinct seq, and lets one claim win",

@@ -85,6 +85,13 @@ export interface TaskRecord {
   updateTime: number;
 }
 
+/** Number of tasks in one status and queue. */
+export interface TaskCount {
+  status: TaskState;
+  queue: string;
+  count: number;
+}
+
 /** One run of a task on one node. */
 export interface AttemptRecord {
   taskId: string;
@@ -181,6 +188,12 @@ export interface TaskStore {
   hasWaiting(): Promise<boolean>;
   /** Every task in setup, running or stop (an attempt holds a lease). */
   listActive(): Promise<TaskRecord[]>;
+  /**
+   * How many unfinished tasks (waiting, setup, running, stop) there are per status and queue,
+   * in no particular order; pairs with no task are absent. For the metrics gauges, read at
+   * every scrape: cluster-wide, since the store is shared by every server.
+   */
+  countUnfinished(): Promise<TaskCount[]>;
   /** Active tasks whose lease expired before now. */
   listExpiredLeases(now: number): Promise<TaskRecord[]>;
   /**

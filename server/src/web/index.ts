@@ -1,0 +1,1 @@
+export { createWebRoute } from "./web-route.js";
