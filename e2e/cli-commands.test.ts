@@ -836,15 +836,19 @@ describe("CLI commands (server + agent + CLI processes)", function () {
         (JSON.parse(listed.stdout.toString()) as Json[]).map((t) => t.id),
         [mine],
       );
-      // Only the events of bob's own task, in order.
+      // Only the events about what bob owns, in order: the API token the admin created for him
+      // (no secret in it), then his task's.
       await tail.waitForLines((lines) => lines.some((line) => line.includes('"task.finished"')));
       assert.equal((await tail.interrupt()).code, 130);
       assert.deepEqual(
         tail.lines.map((line) => {
           const e = JSON.parse(line) as Json;
-          return [e.type, e.subjectId];
+          return [e.type, e.type === "token.created" ? (e.attributes as Json).owner_id : e.subjectId];
         }),
-        ["task.created", "task.assigned", "task.running", "task.finished"].map((type) => [type, mine]),
+        [
+          ["token.created", done.ownerId],
+          ...["task.created", "task.assigned", "task.running", "task.finished"].map((type) => [type, mine]),
+        ],
       );
       // The admin sees bob's task.
       assert.equal((await showJson(mine)).ownerId, done.ownerId);
