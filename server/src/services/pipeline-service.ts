@@ -6,19 +6,12 @@ import { pipelineStatesFromProto, pipelineToProto } from "../convert/pipeline-co
 import { createPipeline, deletePipeline, retryPipeline, stopPipeline, type PipelineContext } from "../pipelines/index.js";
 import type { PipelineRecord } from "../store/pipeline-store.js";
 import type { TaskRecord } from "../store/task-store.js";
+import { loadOwned } from "../auth/owned-resource.js";
 
 /** PipelineService: converts between the wire and the store, checks ownership (TaskService's rule), delegates to the pipeline operations. */
 export function createPipelineService(o: PipelineContext): ServiceImpl<typeof PipelineService> {
-  const load = async (ctx: HandlerContext, id: string): Promise<PipelineRecord> => {
-    const user = requireUser(ctx);
-    if (!id) throw new ConnectError("id: a pipeline id is required", Code.InvalidArgument);
-    const p = await o.store.pipelines.get(id);
-    if (!p) throw new ConnectError(`pipeline ${id} not found`, Code.NotFound);
-    if (p.ownerId !== user.id && !isPrivileged(user)) {
-      throw new ConnectError(`pipeline ${id} belongs to another user`, Code.PermissionDenied);
-    }
-    return p;
-  };
+  const load = (ctx: HandlerContext, id: string): Promise<PipelineRecord> =>
+    loadOwned(ctx, "pipeline", id, (id) => o.store.pipelines.get(id));
 
   const view = async (id: string) => {
     const p = await o.store.pipelines.get(id);

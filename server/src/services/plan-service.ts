@@ -10,6 +10,7 @@ import type { PlanTargetLauncher } from "../plans/plan-target-launcher.js";
 import { nextOccurrence, ScheduleError, validateSchedule } from "../plans/schedule.js";
 import type { PlanDefinition, PlanRecord } from "../store/plan-store.js";
 import type { Store } from "../store/store.js";
+import { loadOwned } from "../auth/owned-resource.js";
 
 /** Dependencies of the plan service. */
 export interface PlanServiceOptions {
@@ -34,16 +35,7 @@ export function createPlanService(o: PlanServiceOptions): ServiceImpl<typeof Pla
   const now = o.now ?? Date.now;
   const plans = o.store.plans;
 
-  const load = async (ctx: HandlerContext, id: string): Promise<PlanRecord> => {
-    const user = requireUser(ctx);
-    if (!id) throw new ConnectError("id: a plan id is required", Code.InvalidArgument);
-    const plan = await plans.get(id);
-    if (!plan) throw new ConnectError(`plan ${id} not found`, Code.NotFound);
-    if (plan.ownerId !== user.id && !isPrivileged(user)) {
-      throw new ConnectError(`plan ${id} belongs to another user`, Code.PermissionDenied);
-    }
-    return plan;
-  };
+  const load = (ctx: HandlerContext, id: string): Promise<PlanRecord> => loadOwned(ctx, "plan", id, (id) => plans.get(id));
 
   /** The stored definition of a wire spec, refused with InvalidArgument naming the field. */
   const definition = (spec: PlanSpec | undefined): PlanDefinition => {

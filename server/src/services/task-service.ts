@@ -28,6 +28,7 @@ import type { Store } from "../store/store.js";
 import { newWaitingTask } from "../store/new-task.js";
 import type { TaskRecord, TaskState } from "../store/task-store.js";
 import { removeTask } from "../tasks/remove-task.js";
+import { loadOwned } from "../auth/owned-resource.js";
 
 /** Dependencies of the task service. */
 export interface TaskServiceOptions {
@@ -69,16 +70,8 @@ const LOG_READ_BYTES = 256 * 1024;
 export function createTaskService(o: TaskServiceOptions): ServiceImpl<typeof TaskService> {
   const now = o.now ?? Date.now;
 
-  const load = async (ctx: HandlerContext, id: string): Promise<TaskRecord> => {
-    const user = requireUser(ctx);
-    if (!id) throw new ConnectError("id: a task id is required", Code.InvalidArgument);
-    const task = await o.store.tasks.get(id);
-    if (!task) throw new ConnectError(`task ${id} not found`, Code.NotFound);
-    if (task.ownerId !== user.id && !isPrivileged(user)) {
-      throw new ConnectError(`task ${id} belongs to another user`, Code.PermissionDenied);
-    }
-    return task;
-  };
+  const load = (ctx: HandlerContext, id: string): Promise<TaskRecord> =>
+    loadOwned(ctx, "task", id, (id) => o.store.tasks.get(id));
 
   /** The wire task; the live log size only while an attempt runs (the store has it otherwise). */
   const view = async (task: TaskRecord) => {
